@@ -1,0 +1,23 @@
+# Echo2ECG: ECG representations enhanced with cardiac morphology from multi-view echos.
+# Rules live in workflow/rules/ (one file per stage), the logic in the echo2ecg package.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/synthesize_cohort.smk"
+include: "workflow/rules/ingest.smk"
+include: "workflow/rules/pair_ecg_echo.smk"
+include: "workflow/rules/split_patients.smk"
+include: "workflow/rules/summarize_cohort.smk"
+include: "workflow/rules/qc.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

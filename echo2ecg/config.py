@@ -1,0 +1,83 @@
+"""Loading and validating the workflow configuration.
+
+The schema (workflow/schemas/config.schema.yaml) rejects wrong types, unknown keys and
+impossible values; :func:`validate_config` adds the checks a schema cannot express (ranges
+with min <= max, split fractions summing to 1) and names the offending key in every message.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid. The message names the key."""
+
+
+def _key_path(path) -> str:
+    parts = [str(p) if not isinstance(p, int) else f"[{p}]" for p in path]
+    return ".".join(parts).replace(".[", "[") or "<top level>"
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    key = _key_path(error.absolute_path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = set(error.schema.get("properties", {}))
+        unknown = sorted(k for k in error.instance if k not in allowed)
+        where = f"{key}." if error.absolute_path else ""
+        return f"unknown config key {', '.join(where + u for u in unknown)} (allowed here: {', '.join(sorted(allowed))})"
+    if error.validator == "required":
+        return f"config key {key}: {error.message}"
+    return f"config key {key}: {error.message}"
+
+
+def load_schema(path: Path = SCHEMA_PATH) -> dict:
+    with open(path) as handle:
+        return yaml.safe_load(handle)
+
+
+def validate_config(config: dict, schema_path: Path = SCHEMA_PATH) -> dict:
+    """Validate ``config`` in place of running any job; raise ConfigError naming the key."""
+    schema = load_schema(schema_path)
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    if errors:
+        # the deepest error is the most specific one (e.g. inside a cohort, not "not valid under ...")
+        deepest = max(errors, key=lambda e: len(e.absolute_path))
+        raise ConfigError(_describe(deepest))
+    _check_ranges(config)
+    return config
+
+
+def _check_ranges(config: dict) -> None:
+    synthetic = config["synthetic"]
+    for key in ("ecgs_per_patient", "studies_per_patient", "views_per_study", "echo_frames", "echo_fps"):
+        low, high = synthetic[key]
+        if low > high:
+            raise ConfigError(f"config key synthetic.{key}: minimum {low} is above maximum {high}")
+    if synthetic["views_per_study"][0] < 1:
+        raise ConfigError("config key synthetic.views_per_study: a study needs at least one view")
+    fractions = config["split"]["fractions"]
+    total = sum(fractions.values())
+    if abs(total - 1.0) > 1e-6:
+        raise ConfigError(f"config key split.fractions: fractions sum to {total:g}, not 1")
+    roles = [c["role"] for c in config["cohorts"].values()]
+    if "pretrain" not in roles:
+        raise ConfigError("config key cohorts: no cohort has role 'pretrain'")
+
+
+def check_synthetic_roots(config: dict, synthetic_root: str) -> None:
+    """Cohorts marked synthetic must read from the directory that synthesize_cohort writes."""
+    prefix = os.path.normpath(synthetic_root)
+    for name, spec in config["cohorts"].items():
+        if not spec["synthetic"]:
+            continue
+        for key in ("ecg_root", "echo_root"):
+            if key in spec and not os.path.normpath(spec[key]).startswith(prefix + os.sep):
+                raise ConfigError(f"config key cohorts.{name}.{key}: a synthetic cohort's root must lie under "
+                                  f"{synthetic_root}/ (where synthesize_cohort writes), got {spec[key]!r}")

@@ -1,0 +1,169 @@
+# Shared set-up and input functions of the Echo2ECG workflow (no rules in this file).
+import functools
+import os
+import sys
+
+sys.path.insert(0, workflow.basedir)
+
+from echo2ecg import readers
+from echo2ecg.config import ConfigError, validate_config, check_synthetic_roots
+from echo2ecg.ingest import manifest_rows, shard_manifest
+from echo2ecg.sharding import shard_name
+
+# A bad config fails here, before any job runs, with a message naming the key.
+validate_config(config)
+
+RESULTS = config["results_dir"]
+SYNTHETIC_ROOT = f"{RESULTS}/raw/synthetic"
+check_synthetic_roots(config, SYNTHETIC_ROOT)
+
+COHORTS = list(config["cohorts"])
+ECHO_COHORTS = [c for c, spec in config["cohorts"].items() if "echo_reader" in spec]
+SHARDS = [shard_name(i) for i in range(config["ingest"]["n_shards"])]
+ENVS = f"{workflow.basedir}/envs"
+
+
+wildcard_constraints:
+    cohort="|".join(COHORTS),
+    shard=r"\d{4}",
+
+
+def cohort_spec(cohort):
+    return config["cohorts"][cohort]
+
+
+def _index_paths(root, names):
+    return [os.path.join(root, name) for name in names]
+
+
+def _index_mtime(paths):
+    return tuple(os.path.getmtime(p) if os.path.exists(p) else None for p in paths)
+
+
+def _ensure_raw_data(cohort):
+    """For synthetic cohorts, wait for synthesize_cohort (a checkpoint) before listing records."""
+    if cohort_spec(cohort)["synthetic"]:
+        checkpoints.synthesize_cohort.get()
+
+
+@functools.cache
+def _ecg_manifest(cohort, index_mtime):
+    spec = cohort_spec(cohort)
+    reader = readers.ecg_reader(spec["ecg_reader"])
+    manifest = reader.list_ecg_records(spec["ecg_root"])
+    return shard_manifest(manifest, config["ingest"]["n_shards"])
+
+
+@functools.cache
+def _echo_manifest(cohort, index_mtime):
+    spec = cohort_spec(cohort)
+    reader = readers.echo_reader(spec["echo_reader"])
+    manifest = reader.list_echo_views(spec["echo_root"])
+    return shard_manifest(manifest, config["ingest"]["n_shards"])
+
+
+def ecg_manifest(cohort):
+    _ensure_raw_data(cohort)
+    spec = cohort_spec(cohort)
+    index = _index_paths(spec["ecg_root"], readers.INDEX_FILES[spec["ecg_reader"]])
+    return _ecg_manifest(cohort, _index_mtime(index) or (spec["ecg_root"],))
+
+
+def echo_manifest(cohort):
+    _ensure_raw_data(cohort)
+    spec = cohort_spec(cohort)
+    index = _index_paths(spec["echo_root"], readers.INDEX_FILES[spec["echo_reader"]])
+    return _echo_manifest(cohort, _index_mtime(index))
+
+
+def _shard_files(manifest, shard):
+    part = manifest[manifest["shard"] == int(shard)]
+    return sorted({f for files in part["source_files"] for f in files})
+
+
+# ---- input functions and params of the ingest rules ------------------------------------------
+def ecg_shard_files(wildcards):
+    return _shard_files(ecg_manifest(wildcards.cohort), wildcards.shard)
+
+
+def ecg_shard_records(wildcards):
+    return manifest_rows(ecg_manifest(wildcards.cohort), int(wildcards.shard))
+
+
+def echo_shard_files(wildcards):
+    return _shard_files(echo_manifest(wildcards.cohort), wildcards.shard)
+
+
+def echo_shard_records(wildcards):
+    return manifest_rows(echo_manifest(wildcards.cohort), int(wildcards.shard))
+
+
+def ecg_records_read(wildcards):
+    """Records listed per cohort: the 'read' side of read = kept + excluded."""
+    return {cohort: len(ecg_manifest(cohort)) for cohort in COHORTS}
+
+
+def echo_records_read(wildcards):
+    return {cohort: len(echo_manifest(cohort)) for cohort in ECHO_COHORTS}
+
+
+def raw_index_file(cohort, kind, names_by_reader):
+    spec = cohort_spec(cohort)
+    reader = spec[f"{kind}_reader"]
+    return _index_paths(spec[f"{kind}_root"], names_by_reader[reader])
+
+
+def echo_study_list_files(wildcards):
+    files = {}
+    for cohort in ECHO_COHORTS:
+        _ensure_raw_data(cohort)
+        files[cohort] = raw_index_file(cohort, "echo", readers.STUDY_LIST_FILES)[0]
+    return files
+
+
+def synthetic_dependency(wildcards):
+    """The synthetic cohort's directory when any cohort is synthetic (its files are inputs)."""
+    if any(spec["synthetic"] for spec in config["cohorts"].values()):
+        return [SYNTHETIC_ROOT]
+    return []
+
+
+def phenotype_source(cohort):
+    spec = cohort_spec(cohort)
+    kind = "echo" if "echo_reader" in spec else "ecg"
+    return kind, spec[f"{kind}_reader"], spec[f"{kind}_root"]
+
+
+def phenotype_files(wildcards):
+    files = {}
+    for cohort in COHORTS:
+        _ensure_raw_data(cohort)
+        kind, reader, root = phenotype_source(cohort)
+        if reader in readers.PHENOTYPE_FILES:
+            files[cohort] = _index_paths(root, readers.PHENOTYPE_FILES[reader])
+    return files
+
+
+def phenotype_sources(wildcards):
+    sources = {}
+    for cohort in COHORTS:
+        kind, reader, root = phenotype_source(cohort)
+        if reader in readers.PHENOTYPE_FILES:
+            sources[cohort] = {"reader": reader, "root": root, "entity": readers.PHENOTYPE_ENTITY[reader]}
+    return sources
+
+
+def all_targets():
+    targets = [
+        f"{RESULTS}/tables/ecgs.parquet",
+        f"{RESULTS}/tables/echo_studies.parquet",
+        f"{RESULTS}/tables/echo_views.parquet",
+        f"{RESULTS}/tables/phenotypes.parquet",
+        f"{RESULTS}/tables/pairs.parquet",
+        f"{RESULTS}/tables/splits.parquet",
+        f"{RESULTS}/tables/cohort_summary.csv",
+        f"{RESULTS}/tables/cohort_summary.md",
+        f"{RESULTS}/qc/excluded.parquet",
+        f"{RESULTS}/qc/reconciliation.csv",
+    ]
+    return targets

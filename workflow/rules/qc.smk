@@ -1,0 +1,32 @@
+# Stage: qc -- one QC ledger of every excluded record, and the read = kept + excluded counts.
+# Code: echo2ecg/qc.py
+
+
+rule qc_ledger:
+    input:
+        excluded=[
+            f"{RESULTS}/qc/ingest_ecgs.excluded.parquet",
+            f"{RESULTS}/qc/ingest_echos.excluded.parquet",
+            f"{RESULTS}/qc/ingest_phenotypes.excluded.parquet",
+        ],
+        reconciliation=[
+            f"{RESULTS}/qc/ingest_ecgs.reconciliation.csv",
+            f"{RESULTS}/qc/ingest_echos.reconciliation.csv",
+            f"{RESULTS}/qc/ingest_phenotypes.reconciliation.csv",
+        ],
+    output:
+        excluded=report(f"{RESULTS}/qc/excluded.parquet", caption="../report/qc_ledger.rst", category="QC"),
+        reconciliation=f"{RESULTS}/qc/reconciliation.csv",
+        reasons=f"{RESULTS}/qc/excluded_by_reason.csv",
+    log:
+        f"{RESULTS}/logs/qc_ledger.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/qc_ledger.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        f"{ENVS}/tables.yaml"
+    script:
+        "../../scripts/qc_ledger.py"
