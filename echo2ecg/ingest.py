@@ -7,6 +7,7 @@ ledger with a reason. Per shard: read = kept + excluded.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 
 import numpy as np
@@ -115,9 +116,10 @@ def ingest_ecg_shard(rows: list[dict], reader, *, cohort: str, dataset: str, sha
         progress.step()
         rid, path = str(row["record_id"]), row.get("source_path")
         try:
-            acquired_at = parse_acquired_at(row.get("acquired_at"))
             record = reader.read_ecg(row, min_duration_s=min_duration_s)
-            digest = record.extra.get("content_sha256") or sha256_of_files(row["source_files"])
+            # UK Biobank XML carries its acquisition time inside the record, not in an index file
+            acquired_at = parse_acquired_at(row.get("acquired_at") or record.extra.get("acquired_at"))
+            digest = record_sha256(reader, row, record)
         except RecordFault as fault:
             ledger.exclude(rid, path, fault)
             continue
@@ -140,6 +142,13 @@ def ingest_ecg_shard(rows: list[dict], reader, *, cohort: str, dataset: str, sha
         })
     log.info("%s ECG shard %d: read %d, kept %d, excluded %d", cohort, shard, len(rows), len(kept), len(ledger))
     return ecg_frame(kept), ledger.to_frame()
+
+
+def record_sha256(reader, row: dict, record) -> str:
+    """Content hash of one ECG: over its files, or over its signal where records share a file."""
+    if getattr(reader, "RECORDS_SHARE_FILES", False):
+        return hashlib.sha256(np.ascontiguousarray(record.signal).tobytes()).hexdigest()
+    return sha256_of_files(row["source_files"])
 
 
 def ecg_frame(rows) -> pd.DataFrame:

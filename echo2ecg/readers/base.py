@@ -1,11 +1,15 @@
-"""Types shared by all readers. The API each reader module exposes is in FORMATS.md."""
+"""Types and checks shared by all readers. The API each reader module exposes is in FORMATS.md.
+
+:func:`checked_ecg_record` holds the checks every ECG reader applies once the stored leads are
+in memory, so that all readers reject a bad ECG with the same reasons."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from echo2ecg.leads import MODEL_LEAD_ORDER
+from echo2ecg.leads import MODEL_LEAD_ORDER, canonical_lead_name, model_order_index
+from echo2ecg.qc import RecordFault
 
 
 @dataclass
@@ -35,3 +39,78 @@ class ViewHeader:
     fps: float | None  # None when the file states no frame rate
     samples_per_pixel: int  # 1 (grayscale) or 3 (colour)
     compressed: bool
+
+
+MIN_DURATION_S = 9.5  # recipe: ECGs are 10 s; shorter ones are excluded
+
+_MILLIVOLTS_PER = {"mv": 1.0, "uv": 1e-3, "µv": 1e-3, "μv": 1e-3, "nv": 1e-6, "v": 1e3}
+
+
+def one_line(error: BaseException) -> str:
+    """A library's error message on one line, for the QC ledger."""
+    return " ".join(str(error).split())
+
+
+def millivolts_per_unit(unit: str, source: str) -> float:
+    """Factor that turns values stored in ``unit`` (mV, uV, V, ...) into millivolts."""
+    key = str(unit).strip().lower().replace("micro", "u").replace("milli", "m").replace("volts", "v")
+    key = key.replace("volt", "v")
+    if key not in _MILLIVOLTS_PER:
+        raise RecordFault(f"unknown units: {source} stores values in {unit!r}, expected mV, uV or V")
+    return _MILLIVOLTS_PER[key]
+
+
+def checked_ecg_record(
+    stored: np.ndarray,
+    lead_names: list[str],
+    sampling_rate: float,
+    *,
+    record_id: str,
+    source_path: str,
+    min_duration_s: float = MIN_DURATION_S,
+    extra: dict | None = None,
+) -> ECGRecord:
+    """Map stored leads (``(n_leads, T)``, mV) onto the model order by name and check them.
+
+    Raises RecordFault for missing leads, a bad sampling rate, a record shorter than
+    ``min_duration_s``, a lead that is all NaN and a flat lead (all samples equal).
+    """
+    names = [str(n) for n in lead_names]
+    if stored.ndim != 2 or stored.shape[0] != len(names):
+        raise RecordFault(
+            f"wrong shape: {source_path} holds a signal of shape {stored.shape} "
+            f"for {len(names)} lead names"
+        )
+    present = {canonical_lead_name(n) for n in names}
+    missing = [lead for lead in MODEL_LEAD_ORDER if lead not in present]
+    if missing:
+        raise RecordFault(
+            f"missing leads: {source_path} lacks {', '.join(missing)} "
+            f"(stored leads: {', '.join(names)})"
+        )
+    rate = float(sampling_rate)
+    if not np.isfinite(rate) or rate <= 0:
+        raise RecordFault(f"unreadable file: {source_path} states a sampling rate of {sampling_rate!r} Hz")
+    signal = np.asarray(stored[model_order_index(names)], dtype=np.float32)
+    duration = signal.shape[1] / rate
+    if duration < min_duration_s:
+        raise RecordFault(
+            f"too short: {source_path} lasts {duration:.2f} s ({signal.shape[1]} samples at "
+            f"{rate:g} Hz), below the minimum of {min_duration_s:g} s"
+        )
+    nan_leads = np.isnan(signal).all(axis=1)
+    if nan_leads.any():
+        leads = ", ".join(np.asarray(MODEL_LEAD_ORDER)[nan_leads])
+        raise RecordFault(f"all-NaN lead: lead {leads} in {source_path} has no valid sample")
+    with np.errstate(invalid="ignore"):
+        flat = np.nanmax(signal, axis=1) == np.nanmin(signal, axis=1)
+    if flat.any():
+        leads = ", ".join(np.asarray(MODEL_LEAD_ORDER)[flat])
+        raise RecordFault(f"flat lead: lead {leads} in {source_path} is flat (all samples equal)")
+    return ECGRecord(
+        record_id=str(record_id),
+        signal=signal,
+        sampling_rate=rate,
+        source_path=str(source_path),
+        extra=dict(extra or {}),
+    )
