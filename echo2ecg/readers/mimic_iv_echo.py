@@ -6,13 +6,17 @@ decodes only the frames asked for (pydicom's frame-level ``iter_pixels``).
 """
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pydicom
 import pydicom.pixels
+from PIL import Image, UnidentifiedImageError
+from pydicom.encaps import generate_frames
 from pydicom.errors import InvalidDicomError
+from pydicom.uid import JPEGBaseline8Bit
 
 from echo2ecg.qc import RecordFault
 from echo2ecg.readers.base import ViewHeader, one_line
@@ -21,7 +25,7 @@ PHENOTYPE_MEASUREMENTS = ("lvef", "biplane_lvef", "biplane_lvedv", "biplane_lves
 _SUPPORTED_PHOTOMETRIC = ("RGB", "YBR_FULL", "YBR_FULL_422", "MONOCHROME2", "MONOCHROME1")
 _READ_ERRORS = (InvalidDicomError, EOFError, ValueError, OSError)
 # pydicom raises RuntimeError when every decoding plugin failed on a (corrupt) frame
-_DECODE_ERRORS = (*_READ_ERRORS, RuntimeError)
+_DECODE_ERRORS = (*_READ_ERRORS, RuntimeError, UnidentifiedImageError)
 
 
 def list_echo_views(root: str | Path) -> pd.DataFrame:
@@ -142,7 +146,7 @@ def read_view_frames(path: str | Path, frame_indices=None) -> np.ndarray:
         return frames
     n_decoded = 0
     try:
-        for k, frame in enumerate(pydicom.pixels.iter_pixels(path, indices=unique.tolist())):
+        for k, frame in enumerate(_iter_frames(ds, path, unique.tolist(), header.n_frames)):
             if frame.shape != expected:
                 raise RecordFault(
                     f"wrong shape: frame {unique[k]} of {path} decodes to {frame.shape}, "
@@ -160,6 +164,25 @@ def read_view_frames(path: str | Path, frame_indices=None) -> np.ndarray:
     if ds.PhotometricInterpretation == "MONOCHROME1":  # 0 is white: invert to the usual scale
         frames = 255 - frames
     return frames[inverse]
+
+
+def _iter_frames(ds: pydicom.Dataset, path: str, indices: list[int], n_frames: int):
+    """Decode only the listed frames (ascending). JPEG Baseline frames go straight to Pillow,
+    whose YCbCr -> RGB conversion runs in C (about 3x faster than pydicom's numpy conversion);
+    every other transfer syntax through pydicom's pixel handlers."""
+    if ds.file_meta.TransferSyntaxUID != JPEGBaseline8Bit:
+        yield from pydicom.pixels.iter_pixels(path, indices=indices)
+        return
+    mode = "L" if int(ds.SamplesPerPixel) == 1 else "RGB"
+    full = pydicom.dcmread(path)
+    wanted = iter(indices)
+    target = next(wanted, None)
+    for index, fragment in enumerate(generate_frames(full.PixelData, number_of_frames=n_frames)):
+        if target is None:
+            return
+        if index == target:
+            yield np.asarray(Image.open(io.BytesIO(fragment)).convert(mode))
+            target = next(wanted, None)
 
 
 def _parse_result(text: pd.Series) -> pd.Series:

@@ -1,0 +1,371 @@
+"""Echo view preparation (RECIPE.md section 4): from decoded frames to a stored uint8 clip.
+
+Per view: mask everything outside the ultrasound sector (text, icons, depth scale, the ECG
+trace the machine burns in beside the fan), crop the centre to a square, crop a further
+``zoom`` fraction off each side, resize to ``clip_size`` x ``clip_size`` (bicubic), then
+zero-pad to ``pad_to`` frames and take every ``frame_stride``-th frame.
+
+The sector is found from the frames themselves. Speckle makes every pixel of the fan change
+over time, while text and icons are static and the ECG trace is a thin moving line:
+
+1. per pixel, the temporal range (max - min over frames, max over colour channels);
+2. pixels whose range exceeds ``motion_threshold`` are "moving"; a closing fills the gaps
+   between speckle grains, an opening cuts thin moving lines (ECG trace, changing digits);
+3. connected components (``scipy.ndimage.label``); the largest one, and any other at least
+   ``min_component_fraction`` of its area (side-by-side displays), are sectors;
+4. each sector becomes its convex hull (the fan is a convex wedge: this fills dark cavities
+   and a weak far field);
+5. pixels inside that are non-black but never change (static overlays drawn over or next to
+   the fan, e.g. depth-scale ticks) are removed again.
+
+Normalisation is not done here: clips are stored as uint8 with the number of valid
+(non-padding) frames, and the embedding step normalises and zeroes the padding frames.
+Only frames ``0, stride, ..., pad_to - stride`` that exist are needed at all:
+:func:`needed_frame_indices` tells the reader which ones to decode.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from scipy import ndimage
+from scipy.spatial import ConvexHull, QhullError
+
+from echo2ecg.qc import RecordFault
+
+INDEX_COLUMNS = ["view_id", "row", "n_valid"]
+
+
+@dataclass(frozen=True)
+class EchoClipPreparation:
+    """Parameters of the view preparation; defaults are the recipe's (EchoPrime) values."""
+
+    clip_size: int = 224  # output side S, pixels
+    n_frames: int = 16  # frames per clip (= pad_to / frame_stride)
+    frame_stride: int = 2  # take frames 0, stride, 2 * stride, ...
+    pad_to: int = 32  # zero-pad the cine to this many frames before striding
+    zoom: float = 0.1  # fraction cropped off each side of the centre square
+    antialias: bool = True  # antialiased bicubic (PIL) when downsampling; False: plain bicubic
+    mask_sector: bool = True  # False for sources already masked (e.g. EchoNet-Dynamic AVIs)
+    # sector detection (0-255 scale, pixels)
+    motion_threshold: int = 24  # temporal range above which a pixel is moving (above JPEG ringing)
+    intensity_threshold: int = 10  # single-frame fallback: brightness of sector content
+    # morphology, in 3x3 iterations at a 600-pixel shorter side (scaled with the frame, >= 1)
+    close_iterations: int = 2  # closing: joins speckle grains into one region
+    open_iterations: int = 2  # opening: removes moving lines up to ~2 * this wide
+    min_component_fraction: float = 0.2  # a second sector must be this fraction of the largest
+    min_sector_fraction: float = 0.01  # below this fraction of the image: no sector found
+    min_frames_for_static_removal: int = 4  # need this many frames to call a pixel static
+
+    def __post_init__(self) -> None:
+        if self.clip_size < 1:
+            raise ValueError(f"clip_size must be positive, got {self.clip_size}")
+        if self.frame_stride < 1 or self.pad_to < 1:
+            raise ValueError("frame_stride and pad_to must be positive")
+        taken = len(range(0, self.pad_to, self.frame_stride))
+        if taken != self.n_frames:
+            raise ValueError(
+                f"n_frames={self.n_frames} does not match pad_to={self.pad_to} with "
+                f"frame_stride={self.frame_stride} (which take {taken} frames)"
+            )
+        if not 0.0 <= self.zoom < 0.5:
+            raise ValueError(f"zoom must be in [0, 0.5), got {self.zoom}")
+
+    @classmethod
+    def from_config(cls, config: dict | None) -> EchoClipPreparation:
+        """Build from a config mapping; unknown keys are an error naming the key."""
+        config = dict(config or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(config) - known)
+        if unknown:
+            raise ValueError(f"unknown echo clip preparation key(s): {', '.join(unknown)}")
+        return cls(**config)
+
+    @property
+    def clip_shape(self) -> tuple[int, int, int, int]:
+        return (self.n_frames, self.clip_size, self.clip_size, 3)
+
+
+DEFAULT_PREPARATION = EchoClipPreparation()
+
+
+def needed_frame_indices(n_frames_in_file: int, params: EchoClipPreparation = DEFAULT_PREPARATION) -> list[int]:
+    """The frame indices a clip uses: ``0, stride, ..., pad_to - stride`` that exist in the file."""
+    return [i for i in range(0, params.pad_to, params.frame_stride) if i < int(n_frames_in_file)]
+
+
+def view_faults(header_n_frames: int | None, source_path: str | None = None) -> str | None:
+    """The QC reason why a view with this frame count cannot make a clip, or None when it can."""
+    where = f" ({source_path})" if source_path else ""
+    if header_n_frames is None or header_n_frames < 1:
+        return f"zero frames: the view holds {header_n_frames or 0} frames{where}"
+    if header_n_frames == 1:
+        return f"single still image: the view holds 1 frame, not a cine{where}"
+    return None
+
+
+def _as_frames(frames: np.ndarray) -> np.ndarray:
+    """Validate and return uint8 frames as (F, H, W) or (F, H, W, C)."""
+    frames = np.asarray(frames)
+    if frames.dtype != np.uint8:
+        raise ValueError(f"frames must be uint8 (0-255), got {frames.dtype}")
+    if frames.ndim == 2:
+        frames = frames[None]
+    if frames.ndim not in (3, 4) or frames.shape[0] < 1 or (frames.ndim == 4 and frames.shape[-1] not in (1, 3)):
+        raise ValueError(f"frames must be (F, H, W) or (F, H, W, 3), got shape {frames.shape}")
+    if frames.ndim == 4 and frames.shape[-1] == 1:
+        frames = frames[..., 0]
+    return frames
+
+
+def _temporal_range_and_peak(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per pixel: temporal range and brightest value, both (H, W) uint8, max over channels."""
+    high = frames.max(axis=0)
+    spread = high - frames.min(axis=0)  # uint8, never negative
+    if spread.ndim == 3:  # channel max without a slow reduction over a length-3 axis
+        spread = np.maximum(np.maximum(spread[..., 0], spread[..., 1]), spread[..., 2])
+        high = np.maximum(np.maximum(high[..., 0], high[..., 1]), high[..., 2])
+    return spread, high
+
+
+def _fill_convex_hull(mask: np.ndarray, component: np.ndarray, offset: tuple[int, int], pool: int) -> None:
+    """OR into ``mask`` (full resolution) the convex hull of ``component``.
+
+    ``component`` is a bool array on a grid pooled by ``pool`` (each cell = pool x pool full
+    pixels), whose cell (0, 0) is cell ``offset`` of the pooled image. The hull of the per-row
+    extreme cells' corners is the hull of the component; pixel centres on or inside it are set.
+    """
+    height, width = mask.shape
+    rows = np.flatnonzero(component.any(axis=1))
+    sub = component[rows]
+    left = sub.argmax(axis=1) + offset[1]
+    right = component.shape[1] - 1 - sub[:, ::-1].argmax(axis=1) + offset[1]
+    rows = rows + offset[0]
+    top, bottom = rows * pool, rows * pool + pool - 1
+    x_lo, x_hi = left * pool, right * pool + pool - 1
+    points = np.concatenate([
+        np.stack([x_lo, top], 1), np.stack([x_lo, bottom], 1),
+        np.stack([x_hi, top], 1), np.stack([x_hi, bottom], 1),
+    ]).astype(np.float64)
+    try:
+        vertices = points[ConvexHull(points).vertices]
+    except QhullError:  # degenerate (a single row or column): fill the cells' boxes
+        for row, lo, hi in zip(rows, x_lo, x_hi):
+            mask[row * pool: row * pool + pool, lo: hi + 1] = True
+        return
+    x0, y0 = vertices[:, 0], vertices[:, 1]
+    x1, y1 = np.roll(x0, -1), np.roll(y0, -1)
+    sloped = y1 != y0
+    x0, y0, x1, y1 = x0[sloped], y0[sloped], x1[sloped], y1[sloped]
+    first, last = int(top.min()), int(min(bottom.max(), height - 1))
+    span = np.arange(first, last + 1, dtype=np.float64)
+    t = (span[:, None] - y0[None, :]) / (y1 - y0)[None, :]
+    inside = (t >= -1e-9) & (t <= 1 + 1e-9)
+    x = x0[None, :] + t * (x1 - x0)[None, :]
+    x_left = np.ceil(np.where(inside, x, np.inf).min(axis=1) - 1e-6)
+    x_right = np.floor(np.where(inside, x, -np.inf).max(axis=1) + 1e-6)
+    cols = np.arange(width)
+    mask[first: last + 1] |= (cols[None, :] >= x_left[:, None]) & (cols[None, :] <= x_right[:, None])
+
+
+def _pool_any(active: np.ndarray, pool: int) -> np.ndarray:
+    """Logical OR over pool x pool blocks (zero-padded at the bottom and right edges)."""
+    if pool == 1:
+        return active
+    height, width = active.shape
+    active = np.pad(active, ((0, -height % pool), (0, -width % pool)))
+    pooled = np.zeros((active.shape[0] // pool, active.shape[1] // pool), dtype=bool)
+    for dy in range(pool):
+        for dx in range(pool):
+            pooled |= active[dy::pool, dx::pool]
+    return pooled
+
+
+def ultrasound_sector_mask(frames: np.ndarray, params: EchoClipPreparation = DEFAULT_PREPARATION) -> np.ndarray:
+    """bool (H, W): True inside the ultrasound sector(s) of a cine, found from its frames.
+
+    ``frames``: uint8 (F, H, W) or (F, H, W, 3), e.g. the frames decoded for the clip. With a
+    single frame there is no motion to use; sector content is then the bright pixels.
+    Morphology runs on a grid pooled to about 300 pixels on the shorter side (speed); the hull
+    is drawn at full resolution.
+    """
+    frames = _as_frames(frames)
+    spread, peak = _temporal_range_and_peak(frames)
+    n_frames = frames.shape[0]
+    height, width = spread.shape
+    active = spread > params.motion_threshold if n_frames > 1 else peak > params.intensity_threshold
+    pool = max(1, min(height, width) // 300)
+    active = _pool_any(active, pool)
+    structure = np.ones((3, 3), dtype=bool)
+    scale = min(height, width) / 600.0 / pool
+    close = max(1, round(params.close_iterations * scale)) if params.close_iterations > 0 else 0
+    opening = max(1, round(params.open_iterations * scale)) if params.open_iterations > 0 else 0
+    if close:  # pad so that closing does not erode regions touching the border
+        active = ndimage.binary_closing(np.pad(active, close), structure, iterations=close)[close:-close, close:-close]
+    if opening:
+        active = ndimage.binary_opening(active, structure, iterations=opening)
+    labels, n_components = ndimage.label(active, structure)
+    mask = np.zeros((height, width), dtype=bool)
+    if n_components == 0:
+        return mask
+    areas = np.bincount(labels.ravel(), minlength=n_components + 1)[1:]
+    largest = areas.max()
+    if largest < params.min_sector_fraction * active.size:
+        return mask
+    boxes = ndimage.find_objects(labels)
+    for label in np.flatnonzero(areas >= params.min_component_fraction * largest) + 1:
+        box = boxes[label - 1]  # work on the component's bounding box only
+        _fill_convex_hull(mask, labels[box] == label, (box[0].start, box[1].start), pool)
+    if n_frames >= params.min_frames_for_static_removal:
+        mask &= ~((spread == 0) & (peak > 0))  # static overlay pixels (text, ticks, icons)
+    return mask
+
+
+def centre_crop_box(height: int, width: int, zoom: float) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) of the centre square with ``zoom`` cropped off each side."""
+    side = min(height, width)
+    top = (height - side) // 2
+    left = (width - side) // 2
+    margin = int(side * zoom)
+    return top + margin, top + side - margin, left + margin, left + side - margin
+
+
+def _resize_bicubic(frames: np.ndarray, size: int, antialias: bool) -> np.ndarray:
+    """uint8 (F, H, W, C) -> uint8 (F, size, size, C), bicubic, rounded and clamped to 0-255.
+
+    Antialiased: PIL's bicubic (its filter widens when downsampling). Without: torch's
+    plain bicubic (a = -0.75, as OpenCV's INTER_CUBIC).
+    """
+    n, height, width, channels = frames.shape
+    if height == size and width == size:
+        return frames.copy()
+    if antialias:
+        out = np.empty((n, size, size, channels), dtype=np.uint8)
+        for i, frame in enumerate(frames):
+            image = Image.fromarray(frame[..., 0] if channels == 1 else frame)
+            resized = np.asarray(image.resize((size, size), Image.Resampling.BICUBIC))
+            out[i] = resized.reshape(size, size, channels)
+        return out
+    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
+    y = F.interpolate(x, size=(size, size), mode="bicubic", align_corners=False)
+    y = y.round_().clamp_(0, 255).to(torch.uint8)
+    return y.permute(0, 2, 3, 1).contiguous().numpy()
+
+
+def _apply_mask(crop: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Zero the pixels outside ``mask`` (H, W) in uint8 frames (F, H, W[, C])."""
+    if crop.ndim == 3:
+        return crop * mask[None]
+    n, height, width, channels = crop.shape
+    # (H, W * C) rows keep the inner loop long (a length-3 broadcast axis is slow)
+    row_mask = np.repeat(mask.astype(np.uint8), channels, axis=1)
+    return (crop.reshape(n, height, width * channels) * row_mask[None]).reshape(crop.shape)
+
+
+def _channels_equal(frames: np.ndarray) -> bool:
+    return bool((frames[..., 0] == frames[..., 1]).all() and (frames[..., 0] == frames[..., 2]).all())
+
+
+def prepare_view_clip(
+    frames: np.ndarray, params: EchoClipPreparation = DEFAULT_PREPARATION
+) -> tuple[np.ndarray, int]:
+    """The needed frames of one view (in order) -> (uint8 clip (n_frames, S, S, 3), n_valid).
+
+    ``frames``: uint8 (F, H, W) or (F, H, W, 3), the frames listed by
+    :func:`needed_frame_indices`. Frames from ``n_valid`` on are zero (padding).
+    Raises RecordFault when no ultrasound sector can be found.
+    """
+    frames = _as_frames(frames)
+    n_valid = min(frames.shape[0], params.n_frames)
+    frames = frames[:n_valid]
+    height, width = frames.shape[1:3]
+    top, bottom, left, right = centre_crop_box(height, width, params.zoom)
+    if bottom <= top or right <= left:
+        raise RecordFault(f"frames too small: {height} x {width} pixels leave nothing after the crop")
+    crop = frames[:, top:bottom, left:right]
+    if params.mask_sector:
+        mask = ultrasound_sector_mask(frames, params)
+        if not mask.any():
+            raise RecordFault(
+                f"no ultrasound sector: no region of the {height} x {width} frames changes over "
+                f"{frames.shape[0]} sampled frames"
+            )
+        crop = _apply_mask(crop, mask[top:bottom, left:right])
+    if crop.ndim == 4 and _channels_equal(crop):
+        crop = crop[..., :1]  # grey content stored as RGB: resize one channel, same result
+    if crop.ndim == 3:
+        crop = crop[..., None]
+    resized = _resize_bicubic(crop, params.clip_size, params.antialias)
+    if resized.shape[-1] == 1:
+        resized = np.repeat(resized, 3, axis=-1)
+    clip = np.zeros(params.clip_shape, dtype=np.uint8)
+    clip[:n_valid] = resized
+    return clip, n_valid
+
+
+def _npy_header(shape: tuple[int, ...], length: int = 128) -> bytes:
+    """A version 1.0 .npy header for uint8 C-order data, padded to exactly ``length`` bytes."""
+    text = "{'descr': '|u1', 'fortran_order': False, 'shape': %s, }" % (tuple(int(s) for s in shape),)
+    pad = length - 10 - len(text) - 1
+    if pad < 0:
+        raise ValueError(f"shape {shape} does not fit a {length}-byte .npy header")
+    body = (text + " " * pad + "\n").encode("latin1")
+    return b"\x93NUMPY\x01\x00" + len(body).to_bytes(2, "little") + body
+
+
+def write_clip_shard(
+    items: Iterable[tuple[str, np.ndarray, int]],
+    npy_path: str | Path,
+    index_path: str | Path,
+    log: logging.Logger | None = None,
+    clip_shape: tuple[int, int, int, int] | None = None,
+) -> int:
+    """Stream (view_id, clip, n_valid) items into one uint8 .npy (N, F, S, S, 3) and its index.
+
+    The .npy is written clip by clip (never held in memory) and loads with
+    ``np.load(path, mmap_mode="r")``; the parquet index has ``view_id``, ``row``, ``n_valid``.
+    ``clip_shape`` fixes the per-clip shape (needed for an empty shard; else the first clip's).
+    Returns the number of clips written.
+    """
+    log = log or logging.getLogger(__name__)
+    npy_path, index_path = Path(npy_path), Path(index_path)
+    shape = tuple(clip_shape) if clip_shape is not None else None
+    view_ids: list[str] = []
+    n_valids: list[int] = []
+    header_length = 128
+    with open(npy_path, "wb") as handle:
+        handle.write(b"\0" * header_length)  # rewritten once N is known
+        for view_id, clip, n_valid in items:
+            clip = np.asarray(clip)
+            if shape is None:
+                shape = clip.shape
+            if clip.dtype != np.uint8 or clip.shape != shape:
+                raise ValueError(f"view {view_id}: clip {clip.dtype} {clip.shape}, expected uint8 {shape}")
+            if not 0 <= int(n_valid) <= shape[0]:
+                raise ValueError(f"view {view_id}: n_valid={n_valid} outside 0..{shape[0]}")
+            handle.write(np.ascontiguousarray(clip).tobytes())
+            view_ids.append(str(view_id))
+            n_valids.append(int(n_valid))
+            if len(view_ids) % 100 == 0:
+                log.info("wrote %d clips to %s", len(view_ids), npy_path)
+        if shape is None:
+            shape = DEFAULT_PREPARATION.clip_shape
+        handle.seek(0)
+        handle.write(_npy_header((len(view_ids), *shape), header_length))
+    if len(set(view_ids)) != len(view_ids):
+        raise ValueError(f"duplicate view ids in shard {npy_path}")
+    index = pd.DataFrame({
+        "view_id": pd.Series(view_ids, dtype="string"),
+        "row": np.arange(len(view_ids), dtype=np.int64),
+        "n_valid": np.asarray(n_valids, dtype=np.int64),
+    })
+    index.to_parquet(index_path, index=False)
+    log.info("wrote %d clips of shape %s to %s", len(view_ids), shape, npy_path)
+    return len(view_ids)

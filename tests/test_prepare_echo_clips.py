@@ -1,0 +1,281 @@
+"""Tests of echo view preparation (RECIPE.md section 4): sector masking, crop/zoom, frames."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from scipy import ndimage
+
+from echo2ecg.prepare_echo_clips import (
+    EchoClipPreparation,
+    centre_crop_box,
+    needed_frame_indices,
+    prepare_view_clip,
+    ultrasound_sector_mask,
+    view_faults,
+    write_clip_shard,
+)
+from echo2ecg.qc import RecordFault
+
+UNMASKED = dict(mask_sector=False)
+
+
+def fan_sector(height: int, width: int, half_angle: float = 38.0) -> np.ndarray:
+    """A fan (circular sector) with its apex near the top centre."""
+    yy, xx = np.mgrid[0:height, 0:width].astype(float)
+    apex_y, apex_x = 0.06 * height, 0.5 * width
+    radius = np.hypot(yy - apex_y, xx - apex_x)
+    angle = np.degrees(np.arctan2(xx - apex_x, yy - apex_y))
+    return (radius <= 0.85 * height) & (np.abs(angle) <= half_angle) & (yy >= apex_y)
+
+
+def echo_cine(n_frames: int, height: int = 240, width: int = 320, rgb: bool = True, overlays: bool = True,
+              seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """An echo-like cine: moving speckle in a fan on black, a dark cavity, burned-in overlays.
+
+    Returns (frames uint8 (F, H, W[, 3]), sector mask, overlay mask).
+    """
+    rng = np.random.default_rng(seed)
+    sector = fan_sector(height, width)
+    texture = ndimage.gaussian_filter(rng.rayleigh(1.0, (height + 40, width + 40)), 1.0)
+    texture = np.clip(100 + 120 * (texture - texture.mean()) / texture.std(), 0, 255)
+    yy, xx = np.mgrid[0:height, 0:width]
+    frames = np.zeros((n_frames, height, width), dtype=np.uint8)
+    for f in range(n_frames):
+        dy, dx = int(round(6 * np.sin(2 * np.pi * f / 13))), int(round(4 * np.cos(2 * np.pi * f / 11)))
+        image = texture[20 + dy:20 + dy + height, 20 + dx:20 + dx + width] * rng.uniform(0.8, 1.2, (height, width))
+        cavity = ((yy - 0.45 * height) / (0.15 * height * (1 + 0.1 * np.sin(f)))) ** 2 \
+            + ((xx - 0.5 * width) / (0.08 * width)) ** 2 <= 1
+        image[cavity] = rng.uniform(0, 8, cavity.sum())  # dark blood pool: little variation
+        frames[f] = np.clip(image * sector, 0, 255).astype(np.uint8)
+    if rgb:
+        frames = np.repeat(frames[..., None], 3, axis=-1)
+    overlay = np.zeros((height, width), dtype=bool)
+    if not overlays:
+        return frames, sector, overlay
+    text = np.zeros_like(overlay)  # static text block, top left
+    text[8:30, 8:int(0.2 * width)] = (np.arange(8, int(0.2 * width)) % 4 < 2)[None, :]
+    ticks = np.zeros_like(overlay)  # depth-scale ticks 8 px outside the fan's right edge
+    a = np.radians(38.0)
+    for r in np.arange(0.15, 0.85, 0.08) * height:
+        y = int(0.06 * height + r * np.cos(a) - 8 * np.sin(a))
+        x = int(0.5 * width + r * np.sin(a) + 8 * np.cos(a))
+        ticks[y:y + 2, x:x + 5] = True
+    frames[:, text] = 230
+    frames[:, ticks] = 200
+    overlay |= text | ticks
+    cols = np.arange(int(0.08 * width), int(0.92 * width))  # sweeping ECG trace below the fan
+    for f in range(n_frames):
+        cursor = cols[0] + (f * 17) % len(cols)
+        rows = (0.955 * height + 0.02 * height * np.sin(cols / 15.0 + np.where(cols < cursor, 0, 1.3))).astype(int)
+        for t in range(2):
+            frames[f, rows + t, cols] = (0, 255, 0) if rgb else 180
+            overlay[rows + t, cols] = True
+    counter = (np.arange(n_frames) * 37 % 256).astype(np.uint8)  # a frame counter: changes every frame
+    frames[:, 10:24, width - 40:width - 10] = counter.reshape((n_frames, 1, 1) + ((1,) if rgb else ()))
+    overlay[10:24, width - 40:width - 10] = True
+    return frames, sector, overlay
+
+
+def jpeg_roundtrip(frames: np.ndarray, quality: int = 90) -> np.ndarray:
+    out = []
+    for frame in frames:
+        buffer = io.BytesIO()
+        Image.fromarray(frame).save(buffer, "JPEG", quality=quality)
+        out.append(np.asarray(Image.open(buffer).convert("RGB")))
+    return np.stack(out)
+
+
+# --- parameters, frame indices, faults ------------------------------------------------
+
+def test_parameters_from_config_and_checks():
+    params = EchoClipPreparation.from_config({"clip_size": 112, "zoom": 0.1})
+    assert (params.clip_size, params.n_frames, params.frame_stride, params.pad_to) == (112, 16, 2, 32)
+    assert params.clip_shape == (16, 112, 112, 3)
+    assert EchoClipPreparation.from_config(None) == EchoClipPreparation()
+    with pytest.raises(ValueError, match="clip_sise"):
+        EchoClipPreparation.from_config({"clip_sise": 112})
+    with pytest.raises(ValueError, match="n_frames=16 does not match pad_to=32 with frame_stride=4"):
+        EchoClipPreparation(frame_stride=4)
+    assert EchoClipPreparation(frame_stride=4, n_frames=8).clip_shape[0] == 8
+
+
+def test_needed_frame_indices():
+    assert needed_frame_indices(60) == list(range(0, 31, 2))
+    assert needed_frame_indices(20) == [0, 2, 4, 6, 8, 10, 12, 14, 16, 18]
+    assert needed_frame_indices(31) == list(range(0, 31, 2))
+    assert needed_frame_indices(3) == [0, 2]
+    assert needed_frame_indices(1) == [0]
+    assert needed_frame_indices(0) == []
+    assert needed_frame_indices(100, EchoClipPreparation(frame_stride=4, n_frames=8)) == list(range(0, 29, 4))
+
+
+def test_view_faults():
+    assert view_faults(0).startswith("zero frames:")
+    assert view_faults(None).startswith("zero frames:")
+    reason = view_faults(1, "files/p1/s2/v.dcm")
+    assert reason.startswith("single still image:") and "not a cine" in reason and "files/p1/s2/v.dcm" in reason
+    assert view_faults(2) is None and view_faults(60) is None
+
+
+# --- sector mask ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("rgb", [True, False])
+def test_sector_mask_finds_fan_and_drops_overlays(rgb):
+    frames, sector, overlay = echo_cine(16, rgb=rgb)
+    mask = ultrasound_sector_mask(frames)
+    assert mask.shape == sector.shape and mask.dtype == bool
+    assert not (mask & overlay).any()
+    assert (mask & sector).sum() / sector.sum() > 0.99  # the dark cavity is filled in
+    assert (mask & ~sector).sum() / sector.sum() < 0.01
+
+
+def test_sector_mask_on_jpeg_compressed_frames():
+    frames, sector, overlay = echo_cine(16, seed=3)
+    mask = ultrasound_sector_mask(jpeg_roundtrip(frames, quality=90))
+    assert not (mask & overlay).any()
+    assert (mask & sector).sum() / sector.sum() > 0.99
+    assert (mask & ~sector).sum() / sector.sum() < 0.02
+
+
+def test_sector_mask_from_few_frames_and_a_still():
+    frames, sector, overlay = echo_cine(2, seed=1)
+    mask = ultrasound_sector_mask(frames)
+    assert not (mask & overlay).any() and (mask & sector).sum() / sector.sum() > 0.98
+    still, sector, _ = echo_cine(1, overlays=False, seed=2)  # no motion: bright content instead
+    mask = ultrasound_sector_mask(still)
+    assert (mask & sector).sum() / sector.sum() > 0.98 and (mask & ~sector).sum() / sector.sum() < 0.02
+
+
+def test_sector_mask_of_static_frames_is_empty_and_clip_is_rejected():
+    frames, _, _ = echo_cine(1)
+    frozen = np.repeat(frames, 8, axis=0)  # a cine whose frames never change
+    assert not ultrasound_sector_mask(frozen).any()
+    with pytest.raises(RecordFault, match="^no ultrasound sector"):
+        prepare_view_clip(frozen)
+
+
+# --- clips ----------------------------------------------------------------------------
+
+def test_clip_masks_overlays_and_keeps_sector_content():
+    frames, sector, overlay = echo_cine(40)
+    height, width = sector.shape
+    # no zoom and S = the square's side: the resize is the identity, the clip is the masked crop
+    params = EchoClipPreparation(clip_size=height, zoom=0.0)
+    needed = needed_frame_indices(len(frames), params)
+    clip, n_valid = prepare_view_clip(frames[needed], params)
+    left = (width - height) // 2
+    source = frames[needed][:, :, left:left + height]
+    crop_overlay, crop_sector = overlay[:, left:left + height], sector[:, left:left + height]
+    assert n_valid == 16 and clip.shape == (16, height, height, 3) and clip.dtype == np.uint8
+    assert crop_overlay.sum() > 500  # the crop does contain overlay pixels (text, trace, ticks)
+    assert (clip[:, crop_overlay] == 0).all()
+    unchanged = (clip[:, crop_sector] == source[:, crop_sector]).all(axis=-1).mean()
+    assert unchanged > 0.95
+    assert (clip[:, ~crop_sector & ~crop_overlay] == source[:, ~crop_sector & ~crop_overlay]).mean() > 0.95
+
+
+def test_padding_and_frame_selection_are_exact():
+    params = EchoClipPreparation(clip_size=32, zoom=0.0, **UNMASKED)
+    # every frame a constant grey equal to 1 + its index: identifies the frame in the clip
+    cine = (np.arange(60, dtype=np.uint8)[:, None, None, None] + 1) * np.ones((1, 32, 48, 3), np.uint8)
+    clip, n_valid = prepare_view_clip(cine[needed_frame_indices(60, params)], params)
+    assert n_valid == 16 and [int(frame[0, 0, 0]) - 1 for frame in clip] == list(range(0, 31, 2))
+    short = cine[:20]
+    clip, n_valid = prepare_view_clip(short[needed_frame_indices(20, params)], params)
+    assert n_valid == 10
+    assert [int(frame[0, 0, 0]) - 1 for frame in clip[:10]] == list(range(0, 19, 2))
+    assert not clip[10:].any() and clip.shape == (16, 32, 32, 3)
+
+
+def test_grayscale_and_rgb_sources_give_the_same_clip():
+    grey, _, _ = echo_cine(16, rgb=False, overlays=False)
+    params = EchoClipPreparation(clip_size=56)
+    clip_grey, n_grey = prepare_view_clip(grey, params)
+    clip_rgb, n_rgb = prepare_view_clip(np.repeat(grey[..., None], 3, axis=-1), params)
+    assert n_grey == n_rgb == 16 and clip_grey.shape == (16, 56, 56, 3)
+    np.testing.assert_array_equal(clip_grey, clip_rgb)
+    assert (clip_grey[..., 0] == clip_grey[..., 2]).all() and clip_grey.any()
+
+
+def test_colour_is_kept_per_channel():
+    frames, _, _ = echo_cine(16, overlays=False)
+    tinted = frames.copy()
+    tinted[..., 0] = (tinted[..., 0] * 0.5).astype(np.uint8)  # weaker red channel
+    clip, _ = prepare_view_clip(tinted, EchoClipPreparation(clip_size=56))
+    assert clip[..., 0].mean() < 0.6 * clip[..., 1].mean()
+    assert np.array_equal(clip[..., 1], clip[..., 2])
+
+
+def test_crop_zoom_geometry():
+    height, width, size = 300, 400, 120
+    assert centre_crop_box(height, width, 0.1) == (30, 270, 80, 320)  # 300 square, 30 px off each side
+    params = EchoClipPreparation(clip_size=size, **UNMASKED)
+    frames = np.zeros((16, height, width, 3), np.uint8)
+    frames[:, 140:160, 190:210] = 255  # marker at the image centre
+    frames[:, 30:50, 80:100, 0] = 255  # red marker at the top-left corner of the zoomed square
+    frames[:, 0:25, :] = 255  # outside the zoomed square: must vanish
+    frames[:, :, 330:] = 255  # right of it: must vanish
+    clip, _ = prepare_view_clip(frames, params)
+    green = clip[0, ..., 1].astype(float)
+    rows, cols = np.nonzero(green > 127)
+    centre = (size - 1) / 2
+    assert abs(rows.mean() - centre) < 0.5 and abs(cols.mean() - centre) < 0.5
+    assert rows.min() >= 53 and rows.max() <= 66  # 20 px -> 10 px after the 2x downscale
+    red_only = (clip[0, ..., 0] > 127) & (clip[0, ..., 1] < 64)
+    r_rows, r_cols = np.nonzero(red_only)
+    assert r_rows.min() == 0 and r_cols.min() == 0 and r_rows.max() <= 10 and r_cols.max() <= 10
+    assert (clip[0, 15:, 15:][green[15:, 15:] <= 127] < 30).all()  # nothing from outside the box
+
+
+def test_bicubic_resize_is_clamped_and_exact_on_flat_images():
+    params = EchoClipPreparation(clip_size=64, **UNMASKED)
+    flat = np.full((4, 200, 260, 3), 255, np.uint8)
+    clip, n_valid = prepare_view_clip(flat, params)
+    assert n_valid == 4 and (clip[:4] == 255).all() and not clip[4:].any()
+    step = np.zeros((3, 200, 200, 3), np.uint8)
+    step[:, :, 100:] = 255  # a step edge: bicubic overshoots above 255, which must clamp, not wrap
+    for antialias in (True, False):
+        params = EchoClipPreparation(clip_size=150, zoom=0.0, antialias=antialias, **UNMASKED)
+        clip, _ = prepare_view_clip(step, params)
+        assert (clip[:3, :, 77:] >= 250).all() and (clip[:3, :, :73] <= 5).all()
+
+
+def test_invalid_frames_are_refused():
+    with pytest.raises(ValueError, match="uint8"):
+        prepare_view_clip(np.zeros((4, 32, 32, 3), np.float32))
+    with pytest.raises(ValueError, match="shape"):
+        prepare_view_clip(np.zeros((4, 32, 32, 5), np.uint8))
+
+
+# --- shards ---------------------------------------------------------------------------
+
+def test_write_clip_shard_streams_a_memory_mappable_npy(tmp_path):
+    rng = np.random.default_rng(0)
+    clips = [rng.integers(0, 256, (16, 8, 8, 3), dtype=np.uint8) for _ in range(3)]
+    items = ((f"view_{i}", clip, n) for i, (clip, n) in enumerate(zip(clips, (16, 10, 1))))
+    n = write_clip_shard(items, tmp_path / "clips.npy", tmp_path / "clips.parquet", None)
+    assert n == 3
+    stored = np.load(tmp_path / "clips.npy", mmap_mode="r")
+    assert isinstance(stored, np.memmap) and stored.shape == (3, 16, 8, 8, 3) and stored.dtype == np.uint8
+    np.testing.assert_array_equal(stored, np.stack(clips))
+    index = pd.read_parquet(tmp_path / "clips.parquet")
+    assert list(index.columns) == ["view_id", "row", "n_valid"]
+    assert index["view_id"].tolist() == ["view_0", "view_1", "view_2"]
+    assert index["row"].tolist() == [0, 1, 2] and index["n_valid"].tolist() == [16, 10, 1]
+
+
+def test_write_clip_shard_empty_and_bad_items(tmp_path):
+    n = write_clip_shard([], tmp_path / "e.npy", tmp_path / "e.parquet", None, clip_shape=(16, 8, 8, 3))
+    assert n == 0 and np.load(tmp_path / "e.npy", mmap_mode="r").shape == (0, 16, 8, 8, 3)
+    assert len(pd.read_parquet(tmp_path / "e.parquet")) == 0
+    good = np.zeros((16, 8, 8, 3), np.uint8)
+    with pytest.raises(ValueError, match="view b"):
+        write_clip_shard([("a", good, 16), ("b", good[:, :4], 16)], tmp_path / "x.npy", tmp_path / "x.parquet")
+    with pytest.raises(ValueError, match="n_valid=17"):
+        write_clip_shard([("a", good, 17)], tmp_path / "y.npy", tmp_path / "y.parquet")
+    with pytest.raises(ValueError, match="duplicate"):
+        write_clip_shard([("a", good, 16), ("a", good, 16)], tmp_path / "z.npy", tmp_path / "z.parquet")
