@@ -163,3 +163,15 @@ def test_phenotypes_from_structured_measurements(tmp_path):
     assert phenotypes.loc["S3", "lvef"] == 60
     assert np.isnan(phenotypes.loc["S4", "lvef"]) and phenotypes.loc["S4", "lvesv"] == 40
     assert phenotypes["shd"].isna().all()
+
+
+@pytest.mark.parametrize("jpeg", [True, False])
+def test_probe_rejects_a_file_cut_inside_its_pixel_data(tmp_path, jpeg):
+    path = write_echo_dicom(tmp_path / "cut.dcm", smooth_frames(10, 32, 40), jpeg=jpeg)
+    mimic_iv_echo.probe_view(path)  # intact: accepted
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - len(data) // 3])
+    with pytest.raises(RecordFault) as fault:
+        mimic_iv_echo.probe_view(path)
+    assert reason_kind(str(fault.value)) == "unreadable file"
+    assert "cut short" in str(fault.value) and "cut.dcm" in str(fault.value)

@@ -49,6 +49,7 @@ def list_ecg_records(root: str | Path) -> pd.DataFrame:
         "source_files": [[s] for s in source],
         "npy_row": meta.groupby("split", sort=False).cumcount().astype("int64"),
         "sampling_rate": SAMPLING_RATE_HZ,
+        "age": pd.to_numeric(meta["age_at_ecg"], errors="coerce") if "age_at_ecg" in meta else np.nan,
     })
     extras = meta.drop(columns=["ecg_key", "patient_key"])
     return pd.concat([manifest, extras], axis=1)

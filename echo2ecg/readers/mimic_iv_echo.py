@@ -7,6 +7,7 @@ decodes only the frames asked for (pydicom's frame-level ``iter_pixels``).
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -122,9 +123,37 @@ def _frame_rate(ds: pydicom.Dataset) -> float | None:
 
 
 def probe_view(path: str | Path) -> ViewHeader:
-    """Frame count, size, frame rate and encoding of one view, without decoding pixels."""
+    """Frame count, size, frame rate and encoding of one view, without decoding pixels.
+
+    The pixel data is read (not decoded) to check that it holds every frame the header states:
+    a file cut short (a truncated transfer) is rejected here, at ingest.
+    """
     path = str(path)
-    return _view_header(_read_header(path), path)
+    header = _view_header(_read_header(path), path)
+    _check_pixel_data(path, header)
+    return header
+
+
+def _check_pixel_data(path: str, header: ViewHeader) -> None:
+    cut = f"unreadable file: {path} is cut short: its pixel data does not hold the {header.n_frames} frames the header states"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(path)
+        data = ds.get("PixelData")
+        if data is None:
+            raise RecordFault(cut)
+        if not header.compressed:
+            expected = header.height * header.width * header.samples_per_pixel * header.n_frames
+            if len(data) < expected:
+                raise RecordFault(f"{cut} ({len(data)} of {expected} bytes)")
+            return
+        frames = list(generate_frames(data, number_of_frames=header.n_frames))
+    except _READ_ERRORS as error:
+        raise RecordFault(f"{cut} ({one_line(error)})") from error
+    complete = [f.rstrip(b"\x00").endswith(b"\xff\xd9") for f in frames]
+    if ds.file_meta.TransferSyntaxUID == JPEGBaseline8Bit and (len(frames) < header.n_frames or not all(complete)):
+        raise RecordFault(f"{cut} ({sum(complete)} complete JPEG frames)")
 
 
 def read_view_frames(path: str | Path, frame_indices=None) -> np.ndarray:

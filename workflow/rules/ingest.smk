@@ -30,6 +30,7 @@ rule ingest_ecg_shard:
 
 rule ingest_ecgs:
     input:
+        raw=synthetic_dependency,
         index=expand(f"{RESULTS}/interim/ingest/{{cohort}}/ecgs/{{shard}}.parquet", cohort=COHORTS, shard=SHARDS),
         excluded=expand(
             f"{RESULTS}/interim/ingest/{{cohort}}/ecgs/{{shard}}.excluded.parquet", cohort=COHORTS, shard=SHARDS
@@ -81,6 +82,7 @@ rule ingest_echo_shard:
 rule ingest_echos:
     input:
         unpack(lambda wc: {f"study_list_{c}": f for c, f in echo_study_list_files(wc).items()}),
+        raw=synthetic_dependency,
         index=expand(
             f"{RESULTS}/interim/ingest/{{cohort}}/echo_views/{{shard}}.parquet", cohort=ECHO_COHORTS, shard=SHARDS
         ),
@@ -116,6 +118,7 @@ rule ingest_echos:
 rule ingest_phenotypes:
     input:
         unpack(lambda wc: {f"phenotypes_{c}": f for c, f in phenotype_files(wc).items()}),
+        raw=synthetic_dependency,
     output:
         table=f"{RESULTS}/tables/phenotypes.parquet",
         excluded=f"{RESULTS}/qc/ingest_phenotypes.excluded.parquet",
