@@ -39,9 +39,15 @@ def shard_manifest(manifest: pd.DataFrame, n_shards: int) -> pd.DataFrame:
     return manifest
 
 
+# The manifest columns a shard's ingest uses; other pass-through columns (e.g. EchoNext's condition
+# flags) stay out of the job's params so that they neither bloat the job nor trigger reruns.
+SHARD_RECORD_COLUMNS = ("record_id", "patient_id", "study_id", "acquired_at", "source_path", "source_files",
+                        "manifest_row", "npy_row", "sampling_rate", "age", "sex", "split")
+
+
 def manifest_rows(manifest: pd.DataFrame, shard: int) -> list[dict]:
     """The manifest rows of one shard as plain JSON-able dicts (a Snakemake ``params`` value)."""
-    part = manifest[manifest["shard"] == shard]
+    part = manifest.loc[manifest["shard"] == shard, [c for c in SHARD_RECORD_COLUMNS if c in manifest.columns]]
     rows = []
     for row in part.to_dict("records"):
         rows.append({k: _plain(v) for k, v in row.items()})
@@ -306,6 +312,21 @@ def reconciliation_row(stage: str, cohort: str, n_read: int, kept: int, excluded
     if n_read != kept + excluded:
         raise AssertionError(f"{stage} {cohort}: read {n_read} != kept {kept} + excluded {excluded}")
     return {"stage": stage, "cohort": cohort, "read": n_read, "kept": kept, "excluded": excluded}
+
+
+def count_listed_records(listings: dict, kind: str) -> dict:
+    """Records each cohort's index lists (the 'read' side of read = kept + excluded).
+
+    ``listings`` maps cohort -> {"reader": name, "root": path}; ``kind`` is "ecg" or "echo".
+    """
+    from echo2ecg import readers
+
+    counts = {}
+    for cohort, listing in listings.items():
+        reader = readers.reader_module(listing["reader"])
+        manifest = reader.list_ecg_records(listing["root"]) if kind == "ecg" else reader.list_echo_views(listing["root"])
+        counts[cohort] = len(manifest)
+    return counts
 
 
 def merge_ingested_shards(stage: str, index_paths, excluded_paths, records_read: dict, *, empty: pd.DataFrame,

@@ -4,14 +4,15 @@ import datetime as dt
 import _package_path  # noqa: F401
 
 from echo2ecg import readers
-from echo2ecg.ingest import assemble_all_echo_studies, merge_ingested_shards, view_frame
+from echo2ecg.ingest import assemble_all_echo_studies, count_listed_records, merge_ingested_shards, view_frame
 from echo2ecg.logs import stage_logger
 from echo2ecg.provenance import provenance_from_snakemake
 
 started = dt.datetime.now(dt.timezone.utc)
 log = stage_logger("ingest_echos", snakemake.log[0])
 views, excluded_views, reconciliation = merge_ingested_shards(
-    "ingest_echos", list(snakemake.input.index), list(snakemake.input.excluded), snakemake.params.records_read,
+    "ingest_echos", list(snakemake.input.index), list(snakemake.input.excluded),
+    count_listed_records({c: {"reader": r, "root": snakemake.params.roots[c]} for c, r in snakemake.params.readers.items()}, "echo"),
     empty=view_frame([]), id_column="view_id", max_excluded_fraction=snakemake.params.max_excluded_fraction, log=log,
 )
 roots = snakemake.params.roots

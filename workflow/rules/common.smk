@@ -77,7 +77,8 @@ def echo_manifest(cohort):
 
 
 def _shard_files(manifest, shard):
-    part = manifest[manifest["shard"] == int(shard)]
+    """Source files of one shard's records (of all records when shard is None)."""
+    part = manifest if shard is None else manifest[manifest["shard"] == int(shard)]
     return sorted({f for files in part["source_files"] for f in files})
 
 
@@ -98,13 +99,25 @@ def echo_shard_records(wildcards):
     return manifest_rows(echo_manifest(wildcards.cohort), int(wildcards.shard))
 
 
-def ecg_records_read(wildcards):
-    """Records listed per cohort: the 'read' side of read = kept + excluded."""
-    return {cohort: len(ecg_manifest(cohort)) for cohort in COHORTS}
+def ecg_listing_files(wildcards):
+    """The files each cohort's ECGs are listed from (index files, or the records themselves
+    for formats listed by directory): ingest_ecgs lists them again to count records read."""
+    files = []
+    for cohort in COHORTS:
+        _ensure_raw_data(cohort)
+        spec = cohort_spec(cohort)
+        index = readers.INDEX_FILES[spec["ecg_reader"]]
+        files += _index_paths(spec["ecg_root"], index) if index else _shard_files(ecg_manifest(cohort), None)
+    return files
 
 
-def echo_records_read(wildcards):
-    return {cohort: len(echo_manifest(cohort)) for cohort in ECHO_COHORTS}
+def echo_listing_files(wildcards):
+    files = []
+    for cohort in ECHO_COHORTS:
+        _ensure_raw_data(cohort)
+        spec = cohort_spec(cohort)
+        files += _index_paths(spec["echo_root"], readers.INDEX_FILES[spec["echo_reader"]])
+    return files
 
 
 def raw_index_file(cohort, kind, names_by_reader):
@@ -119,13 +132,6 @@ def echo_study_list_files(wildcards):
         _ensure_raw_data(cohort)
         files[cohort] = raw_index_file(cohort, "echo", readers.STUDY_LIST_FILES)[0]
     return files
-
-
-def synthetic_dependency(wildcards):
-    """The synthetic cohort's directory when any cohort is synthetic (its files are inputs)."""
-    if any(spec["synthetic"] for spec in config["cohorts"].values()):
-        return [SYNTHETIC_ROOT]
-    return []
 
 
 def phenotype_source(cohort):

@@ -30,7 +30,7 @@ rule ingest_ecg_shard:
 
 rule ingest_ecgs:
     input:
-        raw=synthetic_dependency,
+        listing=ecg_listing_files,
         index=expand(f"{RESULTS}/interim/ingest/{{cohort}}/ecgs/{{shard}}.parquet", cohort=COHORTS, shard=SHARDS),
         excluded=expand(
             f"{RESULTS}/interim/ingest/{{cohort}}/ecgs/{{shard}}.excluded.parquet", cohort=COHORTS, shard=SHARDS
@@ -40,7 +40,7 @@ rule ingest_ecgs:
         excluded=f"{RESULTS}/qc/ingest_ecgs.excluded.parquet",
         reconciliation=f"{RESULTS}/qc/ingest_ecgs.reconciliation.csv",
     params:
-        records_read=ecg_records_read,
+        listings={c: {"reader": cohort_spec(c)["ecg_reader"], "root": cohort_spec(c)["ecg_root"]} for c in COHORTS},
         max_excluded_fraction=config["qc"]["max_excluded_fraction"],
     log:
         f"{RESULTS}/logs/ingest_ecgs.log",
@@ -82,7 +82,7 @@ rule ingest_echo_shard:
 rule ingest_echos:
     input:
         unpack(lambda wc: {f"study_list_{c}": f for c, f in echo_study_list_files(wc).items()}),
-        raw=synthetic_dependency,
+        listing=echo_listing_files,
         index=expand(
             f"{RESULTS}/interim/ingest/{{cohort}}/echo_views/{{shard}}.parquet", cohort=ECHO_COHORTS, shard=SHARDS
         ),
@@ -97,7 +97,6 @@ rule ingest_echos:
         excluded=f"{RESULTS}/qc/ingest_echos.excluded.parquet",
         reconciliation=f"{RESULTS}/qc/ingest_echos.reconciliation.csv",
     params:
-        records_read=echo_records_read,
         readers={c: cohort_spec(c)["echo_reader"] for c in ECHO_COHORTS},
         roots={c: cohort_spec(c)["echo_root"] for c in ECHO_COHORTS},
         max_excluded_fraction=config["qc"]["max_excluded_fraction"],
@@ -118,7 +117,6 @@ rule ingest_echos:
 rule ingest_phenotypes:
     input:
         unpack(lambda wc: {f"phenotypes_{c}": f for c, f in phenotype_files(wc).items()}),
-        raw=synthetic_dependency,
     output:
         table=f"{RESULTS}/tables/phenotypes.parquet",
         excluded=f"{RESULTS}/qc/ingest_phenotypes.excluded.parquet",

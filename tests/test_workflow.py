@@ -1,0 +1,147 @@
+"""The workflow itself, run end to end with Snakemake on the tiny synthetic preset."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from echo2ecg.sharding import shard_name, shard_of
+
+REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.workflow
+
+
+def snakemake(workdir: Path, *args: str, extra_config: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"),
+               "--configfile", str(REPO / "config.yaml"), str(REPO / "resources/presets/tiny.yaml"), *extra_config,
+               "--cores", "2", *args]
+    return subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=1800)
+
+
+def planned_jobs(result: subprocess.CompletedProcess) -> list[tuple[str, dict]]:
+    """(rule, wildcards) of every job a dry run lists."""
+    jobs = []
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", result.stdout):
+        match = re.match(r"(?:local)?rule (\w+):", block.strip())
+        if not match:
+            continue
+        wildcards = re.search(r"^\s+wildcards: (.*)$", block, re.M)
+        parsed = dict(item.split("=", 1) for item in wildcards.group(1).split(", ")) if wildcards else {}
+        jobs.append((match.group(1), parsed))
+    return jobs
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> Path:
+    workdir = tmp_path_factory.mktemp("tiny_run")
+    result = snakemake(workdir)
+    assert result.returncode == 0, result.stderr[-5000:]
+    return workdir
+
+
+def test_lint_reports_nothing():
+    result = subprocess.run([sys.executable, "-m", "snakemake", "--lint"], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Congratulations, your workflow is in a good condition!" in result.stdout + result.stderr
+
+
+def override(path: Path, text: str) -> tuple[str, ...]:
+    path.write_text(text)
+    return (str(path),)
+
+
+def test_bad_config_fails_before_any_job_naming_the_key(tmp_path):
+    result = snakemake(tmp_path, extra_config=override(tmp_path / "bad.yaml", "pairing:\n  window_days: -1\n"))
+    assert result.returncode != 0
+    assert "config key pairing.window_days: -1 is less than the minimum of 0" in result.stderr
+    assert not (tmp_path / "results").exists()
+
+
+DOCUMENTED = {
+    "tables/ecgs.parquet": ["ecg_id", "patient_id", "acquired_at", "dataset", "source_path", "sha256", "sampling_rate"],
+    "tables/echo_studies.parquet": ["study_id", "patient_id", "acquired_at", "dataset"],
+    "tables/echo_views.parquet": ["view_id", "study_id", "source_path", "sha256", "n_frames"],
+    "tables/phenotypes.parquet": ["lvef", "lvedv", "lvesv", "lvsv", "shd"],
+    "tables/pairs.parquet": ["ecg_id", "study_id", "patient_id", "delta_days"],
+    "tables/splits.parquet": ["patient_id", "split"],
+    "qc/excluded.parquet": ["stage", "record_id", "source_path", "reason"],
+}
+
+
+def test_documented_outputs_with_columns_types_and_provenance(tiny_run):
+    results = tiny_run / "results"
+    for name, columns in DOCUMENTED.items():
+        table = pd.read_parquet(results / name)
+        assert set(columns) <= set(table.columns), name
+        assert (results / f"{name}.prov.json").exists(), name
+        for column in [c for c in table.columns if c.endswith("_id")]:
+            assert pd.api.types.is_string_dtype(table[column]), (name, column)
+        for column in [c for c in table.columns if c.endswith("acquired_at")]:
+            assert str(table[column].dt.tz) == "UTC", (name, column)
+    assert (results / "tables/cohort_summary.md").read_text().startswith("# Cohort summary")
+
+
+def test_every_injected_fault_is_in_the_ledger_and_counts_reconcile(tiny_run):
+    results = tiny_run / "results"
+    faults = pd.read_csv(results / "raw/synthetic/truth/faults.csv", dtype=str)
+    ledger = pd.read_parquet(results / "qc/excluded.parquet")
+    expected_reason = {"corrupt_wfdb_dat": "unreadable file", "corrupt_wfdb_header": "unreadable file",
+                       "truncated_dicom": "unreadable file", "flat_lead": "flat lead", "nan_lead": "all-NaN lead",
+                       "missing_timestamp": "missing timestamp", "duplicate_id": "duplicate id"}
+    assert set(faults["kind"]) == set(expected_reason)
+    for fault in faults.itertuples():
+        reasons = ledger.loc[ledger["record_id"] == fault.record_id, "reason"]
+        assert reasons.str.startswith(expected_reason[fault.kind]).any(), (fault.kind, fault.record_id, list(reasons))
+    reconciliation = pd.read_csv(results / "qc/reconciliation.csv")
+    assert (reconciliation["read"] == reconciliation["kept"] + reconciliation["excluded"]).all()
+    assert {"ingest_ecgs", "ingest_echos", "ingest_echo_studies", "ingest_phenotypes"} <= set(reconciliation["stage"])
+
+
+def test_pairs_follow_the_window_on_the_generated_timing_cases(tiny_run):
+    results = tiny_run / "results"
+    pairs = pd.read_parquet(results / "tables/pairs.parquet")
+    ecgs = pd.read_parquet(results / "tables/ecgs.parquet")
+    studies = pd.read_parquet(results / "tables/echo_studies.parquet")
+    both = ecgs.merge(studies, on=["cohort", "patient_id"], suffixes=("_ecg", "_study"))
+    within = (both["acquired_at_study"] - both["acquired_at_ecg"]).abs() <= pd.Timedelta(days=7)
+    assert set(zip(pairs["ecg_id"], pairs["study_id"])) == set(zip(both.loc[within, "ecg_id"], both.loc[within, "study_id"]))
+    assert np.isclose(pairs["delta_days"].abs(), 7.0).any(), "the 7.0-day boundary case pairs"
+    gaps = (both["acquired_at_study"] - both["acquired_at_ecg"]).abs() / pd.Timedelta(days=1)
+    assert np.isclose(gaps, 7.1).any(), "a 7.1-day case exists in the cohort"
+    assert not np.isclose(pairs["delta_days"].abs(), 7.1).any()
+    splits = pd.read_parquet(results / "tables/splits.parquet")
+    assert not splits.duplicated(["cohort", "patient_id"]).any()
+
+
+def test_changing_one_raw_ecg_reruns_only_its_shard(tiny_run):
+    results = tiny_run / "results"
+    assert planned_jobs(snakemake(tiny_run, "-n")) == []
+    ecgs = pd.read_parquet(results / "tables/ecgs.parquet")
+    record = ecgs[ecgs["cohort"] == "mimic"].iloc[0]
+    dat = tiny_run / f"{record['source_path']}.dat"
+    original = dat.read_bytes()
+    data = bytearray(original)
+    data[2000] ^= 0x01  # one sample changes
+    dat.write_bytes(bytes(data))
+    try:
+        jobs = planned_jobs(snakemake(tiny_run, "-n"))
+    finally:
+        dat.write_bytes(original)
+    shard_jobs = [w for rule, w in jobs if rule == "ingest_ecg_shard"]
+    n_shards = 2
+    assert shard_jobs == [{"cohort": "mimic", "shard": shard_name(shard_of(record["ecg_id"], n_shards))}]
+    assert not any(rule in {"synthesize_cohort", "ingest_echo_shard"} for rule, _ in jobs)
+    # the original content back: its recorded checksum matches, nothing reruns
+    assert planned_jobs(snakemake(tiny_run, "-n")) == []
+
+
+def test_a_config_change_reruns_exactly_the_rules_that_use_it(tiny_run, tmp_path):
+    jobs = planned_jobs(snakemake(tiny_run, "-n", extra_config=override(tmp_path / "window.yaml", "pairing:\n  window_days: 3.0\n")))
+    rules = {rule for rule, _ in jobs}
+    assert "pair_ecg_echo" in rules and "summarize_cohort" in rules
+    assert not rules & {"synthesize_cohort", "ingest_ecg_shard", "ingest_ecgs", "ingest_echo_shard", "split_patients"}
