@@ -14,6 +14,7 @@ include: "workflow/rules/ingest.smk"
 include: "workflow/rules/pair_ecg_echo.smk"
 include: "workflow/rules/split_patients.smk"
 include: "workflow/rules/summarize_cohort.smk"
+include: "workflow/rules/preprocess_ecg.smk"
 include: "workflow/rules/qc.smk"
 
 

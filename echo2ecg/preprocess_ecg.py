@@ -412,3 +412,66 @@ def write_ecg_shard(records: Iterable[tuple[str, np.ndarray, float]], npy_path: 
     os.replace(tmp_index, index_path)
     log.info("preprocess_ecg: shard %s done, %d ECGs written, %d faulty skipped", npy_path, len(ids), n_faults)
     return len(ids)
+
+
+def preprocess_ecg_shard(records: Sequence[dict], kept_ids: Iterable[str], reader, npy_path, index_path,
+                         params: ECGPreprocessing, *, cohort: str, log: logging.Logger | None = None):
+    """Rule preprocess_ecg: read the ECGs that ingest kept in one shard and write their model inputs.
+
+    ``records`` are the shard's manifest rows (the ingest shard's ``params``), ``kept_ids`` the ids
+    its index kept. Readers are streamed one record at a time. Returns the QC ledger of records
+    that failed here (unreadable now, or a fault of :func:`ecg_faults`); read = written + excluded.
+    """
+    from echo2ecg.qc import ExclusionLedger
+
+    log = log or logging.getLogger(__name__)
+    kept = set(map(str, kept_ids))
+    rows = {}
+    for row in records:  # the first occurrence of an id is the one ingest kept
+        if str(row["record_id"]) in kept and str(row["record_id"]) not in rows:
+            rows[str(row["record_id"])] = row
+    ledger = ExclusionLedger(stage="preprocess_ecg", cohort=cohort)
+
+    def stream():
+        for ecg_id, row in rows.items():
+            try:
+                record = reader.read_ecg(row, min_duration_s=params.min_duration_s)
+            except RecordFault as fault:
+                ledger.exclude(ecg_id, row.get("source_path"), fault)
+                continue
+            yield ecg_id, record.signal, record.sampling_rate
+
+    written = write_ecg_shard(stream(), npy_path, index_path, params, log,
+                              on_fault=lambda ecg_id, reason: ledger.exclude(ecg_id, rows[ecg_id].get("source_path"), reason))
+    if written + len(ledger) != len(rows):
+        raise AssertionError(f"preprocess_ecg: {len(rows)} ECGs read, {written} written + {len(ledger)} excluded")
+    return ledger.to_frame()
+
+
+def merge_preprocessed_shards(index_paths, excluded_paths, kept_paths, *, max_excluded_fraction: float,
+                              log: logging.Logger):
+    """One index over all shards (cohort, shard, row, ecg_id, npy path), the ledger, and
+    read (ECGs ingest kept) = kept (written) + excluded per cohort."""
+    from pathlib import Path
+
+    from echo2ecg.ingest import concat_tables, reconciliation_row
+    from echo2ecg.qc import check_exclusion_fraction, ledger_frame
+
+    parts = []
+    for path in index_paths:
+        part = pd.read_parquet(path)
+        shard_dir = Path(path).parent
+        parts.append(part.assign(cohort=shard_dir.name, shard=Path(path).stem, npy_path=str(Path(path).with_suffix(".npy"))))
+    index = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    excluded = concat_tables(excluded_paths, empty=ledger_frame())
+    read = concat_tables(kept_paths, empty=pd.DataFrame(columns=["cohort"]))
+    rows = []
+    for cohort in sorted(set(read["cohort"]) | set(index.get("cohort", []))):
+        n_read = int((read["cohort"] == cohort).sum())
+        n_excluded = int((excluded["cohort"] == cohort).sum())
+        rows.append(reconciliation_row("preprocess_ecg", cohort, n_read, int((index["cohort"] == cohort).sum()), n_excluded))
+        check_exclusion_fraction(f"preprocess_ecg ({cohort})", n_read, excluded[excluded["cohort"] == cohort],
+                                 max_excluded_fraction)
+        log.info("preprocess_ecg %s: %d ECGs in, %d written, %d excluded", cohort, n_read, rows[-1]["kept"], n_excluded)
+    index = index.astype({"ecg_id": "string", "cohort": "string", "shard": "string", "npy_path": "string"})
+    return index, excluded, pd.DataFrame(rows)

@@ -132,9 +132,10 @@ def test_changing_one_raw_ecg_reruns_only_its_shard(tiny_run):
         jobs = planned_jobs(snakemake(tiny_run, "-n"))
     finally:
         dat.write_bytes(original)
-    shard_jobs = [w for rule, w in jobs if rule == "ingest_ecg_shard"]
     n_shards = 2
-    assert shard_jobs == [{"cohort": "mimic", "shard": shard_name(shard_of(record["ecg_id"], n_shards))}]
+    expected = [{"cohort": "mimic", "shard": shard_name(shard_of(record["ecg_id"], n_shards))}]
+    assert [w for rule, w in jobs if rule == "ingest_ecg_shard"] == expected
+    assert [w for rule, w in jobs if rule == "preprocess_ecg"] == expected
     assert not any(rule in {"synthesize_cohort", "ingest_echo_shard"} for rule, _ in jobs)
     # the original content back: its recorded checksum matches, nothing reruns
     assert planned_jobs(snakemake(tiny_run, "-n")) == []
@@ -144,4 +145,27 @@ def test_a_config_change_reruns_exactly_the_rules_that_use_it(tiny_run, tmp_path
     jobs = planned_jobs(snakemake(tiny_run, "-n", extra_config=override(tmp_path / "window.yaml", "pairing:\n  window_days: 3.0\n")))
     rules = {rule for rule, _ in jobs}
     assert "pair_ecg_echo" in rules and "summarize_cohort" in rules
-    assert not rules & {"synthesize_cohort", "ingest_ecg_shard", "ingest_ecgs", "ingest_echo_shard", "split_patients"}
+    assert not rules & {"synthesize_cohort", "ingest_ecg_shard", "ingest_ecgs", "ingest_echo_shard", "split_patients",
+                        "preprocess_ecg"}
+    jobs = planned_jobs(snakemake(tiny_run, "-n", extra_config=override(tmp_path / "clip.yaml",
+                                                                         "ecg_preprocessing:\n  clip_sd: 3.0\n")))
+    rules = {rule for rule, _ in jobs}
+    assert sum(rule == "preprocess_ecg" for rule, _ in jobs) == 3 * 2  # every cohort's every shard
+    assert not rules & {"synthesize_cohort", "ingest_ecg_shard", "ingest_ecgs", "pair_ecg_echo", "split_patients"}
+
+
+def test_preprocessed_ecgs_are_memory_mappable_model_inputs(tiny_run):
+    results = tiny_run / "results"
+    index = pd.read_parquet(results / "ecg/index.parquet")
+    ecgs = pd.read_parquet(results / "tables/ecgs.parquet")
+    ledger = pd.read_parquet(results / "qc/excluded.parquet")
+    preprocess_excluded = set(ledger.loc[ledger["stage"] == "preprocess_ecg", "record_id"])
+    assert set(index["ecg_id"]) | preprocess_excluded == set(ecgs["ecg_id"])
+    for npy_path, part in index.groupby("npy_path"):
+        array = np.load(tiny_run / npy_path, mmap_mode="r")
+        assert array.dtype == np.float32 and array.shape == (len(part), 12, 5000)
+        assert list(part.sort_values("row")["row"]) == list(range(len(part)))
+        groups = [array[:, :3], array[:, 3:6], array[:, 6:]]
+        for group in groups:
+            assert np.allclose(group.mean(axis=(1, 2)), 0, atol=1e-4)
+            assert np.allclose(group.std(axis=(1, 2)), 1, atol=1e-3)

@@ -171,5 +171,6 @@ def all_targets():
         f"{RESULTS}/tables/cohort_summary.md",
         f"{RESULTS}/qc/excluded.parquet",
         f"{RESULTS}/qc/reconciliation.csv",
+        f"{RESULTS}/ecg/index.parquet",
     ]
     return targets

@@ -13,7 +13,7 @@ rule ingest_ecg_shard:
     params:
         records=ecg_shard_records,
         reader=lambda wc: cohort_spec(wc.cohort)["ecg_reader"],
-        min_duration_s=config["ingest"]["min_ecg_duration_s"],
+        min_duration_s=config["ecg_preprocessing"]["min_duration_s"],
     log:
         f"{RESULTS}/logs/ingest_ecg_shard/{{cohort}}/{{shard}}.log",
     benchmark:

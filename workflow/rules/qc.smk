@@ -8,11 +8,13 @@ rule qc_ledger:
             f"{RESULTS}/qc/ingest_ecgs.excluded.parquet",
             f"{RESULTS}/qc/ingest_echos.excluded.parquet",
             f"{RESULTS}/qc/ingest_phenotypes.excluded.parquet",
+            f"{RESULTS}/qc/preprocess_ecg.excluded.parquet",
         ],
         reconciliation=[
             f"{RESULTS}/qc/ingest_ecgs.reconciliation.csv",
             f"{RESULTS}/qc/ingest_echos.reconciliation.csv",
             f"{RESULTS}/qc/ingest_phenotypes.reconciliation.csv",
+            f"{RESULTS}/qc/preprocess_ecg.reconciliation.csv",
         ],
     output:
         excluded=report(f"{RESULTS}/qc/excluded.parquet", caption="../report/qc_ledger.rst", category="QC"),
