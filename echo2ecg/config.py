@@ -77,7 +77,7 @@ def check_synthetic_roots(config: dict, synthetic_root: str) -> None:
     for name, spec in config["cohorts"].items():
         if not spec["synthetic"]:
             continue
-        for key in ("ecg_root", "echo_root"):
+        for key in ("ecg_root", "echo_root", "demographics"):
             if key in spec and not os.path.normpath(spec[key]).startswith(prefix + os.sep):
                 raise ConfigError(f"config key cohorts.{name}.{key}: a synthetic cohort's root must lie under "
                                   f"{synthetic_root}/ (where synthesize_cohort writes), got {spec[key]!r}")

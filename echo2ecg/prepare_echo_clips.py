@@ -369,3 +369,42 @@ def write_clip_shard(
     index.to_parquet(index_path, index=False)
     log.info("wrote %d clips of shape %s to %s", len(view_ids), shape, npy_path)
     return len(view_ids)
+
+
+def prepare_clip_shard(views: pd.DataFrame, reader, npy_path, index_path, params: EchoClipPreparation, *,
+                       cohort: str, log: logging.Logger | None = None) -> pd.DataFrame:
+    """Rule prepare_echo_clips: the uint8 clips of one shard of ingested views.
+
+    For each view: reject stills and empty views (:func:`view_faults`), decode only the frames
+    :func:`needed_frame_indices` names, mask, crop and resize (:func:`prepare_view_clip`).
+    Returns the QC ledger of the views that failed here; read = written + excluded. The clip
+    index also carries study_id.
+    """
+    from echo2ecg.qc import ExclusionLedger
+
+    log = log or logging.getLogger(__name__)
+    ledger = ExclusionLedger(stage="prepare_echo_clips", cohort=cohort)
+    study_of = dict(zip(views["view_id"].astype(str), views["study_id"].astype(str)))
+
+    def clips():
+        for view in views.itertuples(index=False):
+            reason = view_faults(int(view.n_frames), view.source_path)
+            if reason is not None:
+                ledger.exclude(view.view_id, view.source_path, reason)
+                continue
+            try:
+                frames = reader.read_view_frames(view.source_path, needed_frame_indices(int(view.n_frames), params))
+                clip, n_valid = prepare_view_clip(frames, params)
+            except RecordFault as fault:
+                ledger.exclude(view.view_id, view.source_path, fault)
+                continue
+            yield str(view.view_id), clip, n_valid
+
+    written = write_clip_shard(clips(), npy_path, index_path, log, clip_shape=params.clip_shape)
+    index = pd.read_parquet(index_path)
+    index["study_id"] = index["view_id"].map(study_of).astype("string")
+    index.to_parquet(index_path, index=False)
+    if written + len(ledger) != len(views):
+        raise AssertionError(f"prepare_echo_clips: {len(views)} views read, {written} written + {len(ledger)} excluded")
+    log.info("prepare_echo_clips %s: %d views, %d clips, %d excluded", cohort, len(views), written, len(ledger))
+    return ledger.to_frame()

@@ -24,6 +24,21 @@ def _sex_is_male(sex: pd.Series) -> pd.Series:
     return male.where(known, other=pd.NA).astype("boolean")
 
 
+def add_mimic_demographics(ecgs: pd.DataFrame, cohort: str, patients: pd.DataFrame) -> pd.DataFrame:
+    """Age and sex of a cohort's ECGs from a MIMIC-IV hosp ``patients`` table: age at the ECG =
+    anchor_age + (ECG year - anchor_year); sex = gender. Values already present are kept."""
+    patients = patients.assign(subject_id=patients["subject_id"].astype(str)).set_index("subject_id")
+    mine = ecgs["cohort"] == cohort
+    pid = ecgs.loc[mine, "patient_id"].astype(str)
+    year = ecgs.loc[mine, "acquired_at"].dt.year
+    age = pd.to_numeric(pid.map(patients["anchor_age"]), errors="coerce") + (year - pd.to_numeric(pid.map(patients["anchor_year"]), errors="coerce"))
+    ecgs = ecgs.copy()
+    ecgs.loc[mine, "age"] = ecgs.loc[mine, "age"].fillna(age)
+    ecgs["sex"] = ecgs["sex"].astype("string")
+    ecgs.loc[mine, "sex"] = ecgs.loc[mine, "sex"].fillna(pid.map(patients["gender"]).astype("string"))
+    return ecgs
+
+
 def summarize_cohorts(ecgs, studies, views, pairs, splits, roles: dict) -> pd.DataFrame:
     rows = []
     for cohort, role in roles.items():

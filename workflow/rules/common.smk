@@ -159,6 +159,16 @@ def phenotype_sources(wildcards):
     return sources
 
 
+def demographics_files(wildcards):
+    """Optional demographics tables, named demographics_<cohort>."""
+    files = {}
+    for cohort, spec in config["cohorts"].items():
+        if "demographics" in spec:
+            _ensure_raw_data(cohort)
+            files[f"demographics_{cohort}"] = spec["demographics"]
+    return files
+
+
 def all_targets():
     targets = [
         f"{RESULTS}/tables/ecgs.parquet",

@@ -4,6 +4,7 @@
 
 rule summarize_cohort:
     input:
+        unpack(demographics_files),
         ecgs=f"{RESULTS}/tables/ecgs.parquet",
         studies=f"{RESULTS}/tables/echo_studies.parquet",
         views=f"{RESULTS}/tables/echo_views.parquet",

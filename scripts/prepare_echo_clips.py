@@ -1,0 +1,23 @@
+"""Rule prepare_echo_clips: the uint8 clips of one shard of echo views."""
+import datetime as dt
+
+import pandas as pd
+
+import _package_path  # noqa: F401
+
+from echo2ecg import readers
+from echo2ecg.logs import stage_logger
+from echo2ecg.prepare_echo_clips import EchoClipPreparation, prepare_clip_shard
+from echo2ecg.provenance import provenance_from_snakemake
+
+started = dt.datetime.now(dt.timezone.utc)
+log = stage_logger("prepare_echo_clips", snakemake.log[0])
+views = pd.read_parquet(snakemake.input.views)
+excluded = prepare_clip_shard(
+    views, readers.echo_reader(snakemake.params.reader), snakemake.output.clips, snakemake.output.index,
+    EchoClipPreparation.from_config(snakemake.params.clips), cohort=snakemake.wildcards.cohort, log=log,
+)
+excluded.to_parquet(snakemake.output.excluded, index=False)
+provenance_from_snakemake(snakemake, started_at=started, input_records=[
+    {"path": str(p), "sha256": h} for p, h in zip(views["source_path"], views["sha256"])
+], summary={"read": len(views), "excluded": len(excluded)})
