@@ -15,6 +15,8 @@ include: "workflow/rules/pair_ecg_echo.smk"
 include: "workflow/rules/split_patients.smk"
 include: "workflow/rules/summarize_cohort.smk"
 include: "workflow/rules/preprocess_ecg.smk"
+include: "workflow/rules/prepare_echo_clips.smk"
+include: "workflow/rules/embed_echo_views.smk"
 include: "workflow/rules/qc.smk"
 
 

@@ -66,6 +66,12 @@ def _check_ranges(config: dict) -> None:
     total = sum(fractions.values())
     if abs(total - 1.0) > 1e-6:
         raise ConfigError(f"config key split.fractions: fractions sum to {total:g}, not 1")
+    encoder = config["echo_encoder"]
+    if encoder["preset"] == "paper" and config["echo_clips"]["clip_size"] != 224:
+        raise ConfigError("config key echo_clips.clip_size: the paper echo encoder (mvit_v2_s) takes 224 px clips, "
+                          f"got {config['echo_clips']['clip_size']}")
+    if encoder["echoprime_checkpoint"] and encoder["preset"] != "paper":
+        raise ConfigError("config key echo_encoder.preset: EchoPrime weights load only into the paper preset (mvit_v2_s)")
     roles = [c["role"] for c in config["cohorts"].values()]
     if "pretrain" not in roles:
         raise ConfigError("config key cohorts: no cohort has role 'pretrain'")

@@ -1,6 +1,7 @@
 """The workflow itself, run end to end with Snakemake on the tiny synthetic preset."""
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -141,17 +142,60 @@ def test_changing_one_raw_ecg_reruns_only_its_shard(tiny_run):
     assert planned_jobs(snakemake(tiny_run, "-n")) == []
 
 
+def test_changing_one_echo_view_reruns_only_its_shard(tiny_run):
+    results = tiny_run / "results"
+    views = pd.read_parquet(results / "tables/echo_views.parquet")
+    view = views[views["n_frames"] > 1].iloc[0]
+    path = tiny_run / view["source_path"]
+    original = path.read_bytes()
+    data = bytearray(original)
+    data[-100] ^= 0x01
+    path.write_bytes(bytes(data))
+    try:
+        jobs = planned_jobs(snakemake(tiny_run, "-n"))
+    finally:
+        path.write_bytes(original)
+    expected = [{"cohort": "mimic", "shard": shard_name(shard_of(view["view_id"], 2))}]
+    for rule in ("ingest_echo_shard", "prepare_echo_clips", "embed_echo_views"):
+        assert [w for r, w in jobs if r == rule] == expected, rule
+    assert not any(rule in {"synthesize_cohort", "fit_echo_encoder", "ingest_ecg_shard", "preprocess_ecg"} for rule, _ in jobs)
+
+
+def test_each_view_is_encoded_once_in_a_whole_run(tiny_run):
+    results = tiny_run / "results"
+    index = pd.read_parquet(results / "echo/view_embeddings.parquet")
+    encoder = json.loads((results / "echo/echo_encoder.json").read_text())
+    views = pd.read_parquet(results / "tables/echo_views.parquet")
+    cines = views[views["n_frames"] > 1]
+    assert index["view_id"].is_unique
+    # every encoder call of the run, summed over its jobs, is one per embedded view
+    assert sum(encoder["views_encoded_per_job"]) == len(index) == encoder["views_encoded"]
+    ledger = pd.read_parquet(results / "qc/excluded.parquet")
+    clip_excluded = set(ledger.loc[ledger["stage"] == "prepare_echo_clips", "record_id"])
+    assert set(index["view_id"]) | clip_excluded == set(views["view_id"])
+    assert set(views.loc[views["n_frames"] == 1, "view_id"]) <= clip_excluded
+    assert set(index["view_id"]) <= set(cines["view_id"])
+    assert "no EchoPrime weights configured" in encoder["echo_encoder"][0]
+    for npy_path, part in index.groupby("npy_path"):
+        embeddings = np.load(tiny_run / npy_path, mmap_mode="r")
+        assert embeddings.shape == (len(part), 512) and embeddings.dtype == np.float32
+        assert np.isfinite(embeddings).all()
+    # temporary clips are gone; nothing is left to do
+    assert not list((results / "interim/echo_clips").glob("*/*.npy"))
+
+
 def test_a_config_change_reruns_exactly_the_rules_that_use_it(tiny_run, tmp_path):
     jobs = planned_jobs(snakemake(tiny_run, "-n", extra_config=override(tmp_path / "window.yaml", "pairing:\n  window_days: 3.0\n")))
     rules = {rule for rule, _ in jobs}
     assert "pair_ecg_echo" in rules and "summarize_cohort" in rules
     assert not rules & {"synthesize_cohort", "ingest_ecg_shard", "ingest_ecgs", "ingest_echo_shard", "split_patients",
-                        "preprocess_ecg"}
+                        "preprocess_ecg", "prepare_echo_clips", "fit_echo_encoder", "embed_echo_views"}
     jobs = planned_jobs(snakemake(tiny_run, "-n", extra_config=override(tmp_path / "clip.yaml",
                                                                          "ecg_preprocessing:\n  clip_sd: 3.0\n")))
     rules = {rule for rule, _ in jobs}
     assert sum(rule == "preprocess_ecg" for rule, _ in jobs) == 3 * 2  # every cohort's every shard
-    assert not rules & {"synthesize_cohort", "ingest_ecg_shard", "ingest_ecgs", "pair_ecg_echo", "split_patients"}
+    assert not rules & {"synthesize_cohort", "ingest_ecg_shard", "ingest_ecgs", "pair_ecg_echo", "split_patients",
+                        "prepare_echo_clips", "embed_echo_views"}
 
 
 def test_preprocessed_ecgs_are_memory_mappable_model_inputs(tiny_run):

@@ -169,6 +169,12 @@ def demographics_files(wildcards):
     return files
 
 
+def echo_encoder_weights(wildcards):
+    """EchoPrime's weights when configured, else the stand-in that fit_echo_encoder trains."""
+    echoprime = config["echo_encoder"]["echoprime_checkpoint"]
+    return echoprime if echoprime else f"{RESULTS}/models/echo_encoder_standin.pt"
+
+
 def all_targets():
     targets = [
         f"{RESULTS}/tables/ecgs.parquet",
@@ -182,5 +188,6 @@ def all_targets():
         f"{RESULTS}/qc/excluded.parquet",
         f"{RESULTS}/qc/reconciliation.csv",
         f"{RESULTS}/ecg/index.parquet",
+        f"{RESULTS}/echo/view_embeddings.parquet",
     ]
     return targets

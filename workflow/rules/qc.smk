@@ -9,12 +9,14 @@ rule qc_ledger:
             f"{RESULTS}/qc/ingest_echos.excluded.parquet",
             f"{RESULTS}/qc/ingest_phenotypes.excluded.parquet",
             f"{RESULTS}/qc/preprocess_ecg.excluded.parquet",
+            f"{RESULTS}/qc/prepare_echo_clips.excluded.parquet",
         ],
         reconciliation=[
             f"{RESULTS}/qc/ingest_ecgs.reconciliation.csv",
             f"{RESULTS}/qc/ingest_echos.reconciliation.csv",
             f"{RESULTS}/qc/ingest_phenotypes.reconciliation.csv",
             f"{RESULTS}/qc/preprocess_ecg.reconciliation.csv",
+            f"{RESULTS}/qc/prepare_echo_clips.reconciliation.csv",
         ],
     output:
         excluded=report(f"{RESULTS}/qc/excluded.parquet", caption="../report/qc_ledger.rst", category="QC"),
