@@ -372,19 +372,22 @@ def write_clip_shard(
 
 
 def prepare_clip_shard(views: pd.DataFrame, reader, npy_path, index_path, params: EchoClipPreparation, *,
-                       cohort: str, log: logging.Logger | None = None) -> pd.DataFrame:
+                       cohort: str, stats_path=None, log: logging.Logger | None = None) -> pd.DataFrame:
     """Rule prepare_echo_clips: the uint8 clips of one shard of ingested views.
 
     For each view: reject stills and empty views (:func:`view_faults`), decode only the frames
     :func:`needed_frame_indices` names, mask, crop and resize (:func:`prepare_view_clip`).
     Returns the QC ledger of the views that failed here; read = written + excluded. The clip
-    index also carries study_id.
+    index also carries study_id; ``stats_path`` receives four pixel statistics per clip (a
+    baseline for what the embeddings carry, see echo2ecg.assess_echo_embeddings).
     """
+    from echo2ecg.assess_echo_embeddings import PIXEL_STATISTICS, clip_pixel_statistics
     from echo2ecg.qc import ExclusionLedger
 
     log = log or logging.getLogger(__name__)
     ledger = ExclusionLedger(stage="prepare_echo_clips", cohort=cohort)
     study_of = dict(zip(views["view_id"].astype(str), views["study_id"].astype(str)))
+    stats = []
 
     def clips():
         for view in views.itertuples(index=False):
@@ -398,12 +401,16 @@ def prepare_clip_shard(views: pd.DataFrame, reader, npy_path, index_path, params
             except RecordFault as fault:
                 ledger.exclude(view.view_id, view.source_path, fault)
                 continue
+            stats.append({"view_id": str(view.view_id), "study_id": str(view.study_id),
+                          **clip_pixel_statistics(clip, n_valid)})
             yield str(view.view_id), clip, n_valid
 
     written = write_clip_shard(clips(), npy_path, index_path, log, clip_shape=params.clip_shape)
     index = pd.read_parquet(index_path)
     index["study_id"] = index["view_id"].map(study_of).astype("string")
     index.to_parquet(index_path, index=False)
+    if stats_path is not None:
+        pd.DataFrame(stats, columns=["view_id", "study_id", *PIXEL_STATISTICS]).to_parquet(stats_path, index=False)
     if written + len(ledger) != len(views):
         raise AssertionError(f"prepare_echo_clips: {len(views)} views read, {written} written + {len(ledger)} excluded")
     log.info("prepare_echo_clips %s: %d views, %d clips, %d excluded", cohort, len(views), written, len(ledger))

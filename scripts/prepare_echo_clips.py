@@ -15,7 +15,8 @@ log = stage_logger("prepare_echo_clips", snakemake.log[0])
 views = pd.read_parquet(snakemake.input.views)
 excluded = prepare_clip_shard(
     views, readers.echo_reader(snakemake.params.reader), snakemake.output.clips, snakemake.output.index,
-    EchoClipPreparation.from_config(snakemake.params.clips), cohort=snakemake.wildcards.cohort, log=log,
+    EchoClipPreparation.from_config(snakemake.params.clips), cohort=snakemake.wildcards.cohort,
+    stats_path=snakemake.output.stats, log=log,
 )
 excluded.to_parquet(snakemake.output.excluded, index=False)
 provenance_from_snakemake(snakemake, started_at=started, input_records=[

@@ -31,10 +31,12 @@ INDEX_FILES = {
     "mimic_iv_ecg": ["record_list.csv"],
     "mimic_iv_echo": ["echo-record-list.csv"],
     "echonext": ["echonext_metadata_100k.csv"],
-    "ukb_xml": [],  # a directory listing of ecg/*_20205_*_0.xml
+    "ukb_xml": ["ukb_phenotypes.csv"],  # plus a directory listing of ecg/*_20205_*_0.xml (age, sex from the CSV)
     "dicom_ecg": [],  # a directory listing of **/*.dcm
     "echonet_dynamic": ["FileList.csv"],
 }
+# Readers that list records by a directory listing rather than (only) from an index file.
+LISTED_BY_DIRECTORY = {"ukb_xml", "dicom_ecg"}
 # The study list of echo readers (one row per study).
 STUDY_LIST_FILES = {
     "mimic_iv_echo": ["echo-study-list.csv"],

@@ -66,7 +66,9 @@ def ecg_manifest(cohort):
     _ensure_raw_data(cohort)
     spec = cohort_spec(cohort)
     index = _index_paths(spec["ecg_root"], readers.INDEX_FILES[spec["ecg_reader"]])
-    return _ecg_manifest(cohort, _index_mtime(index) or (spec["ecg_root"],))
+    if spec["ecg_reader"] in readers.LISTED_BY_DIRECTORY:  # a new file changes the directory's mtime
+        index += [os.path.join(dirpath, name) for dirpath, dirs, _ in os.walk(spec["ecg_root"]) for name in dirs] + [spec["ecg_root"]]
+    return _ecg_manifest(cohort, _index_mtime(index))
 
 
 def echo_manifest(cohort):
@@ -106,8 +108,9 @@ def ecg_listing_files(wildcards):
     for cohort in COHORTS:
         _ensure_raw_data(cohort)
         spec = cohort_spec(cohort)
-        index = readers.INDEX_FILES[spec["ecg_reader"]]
-        files += _index_paths(spec["ecg_root"], index) if index else _shard_files(ecg_manifest(cohort), None)
+        files += _index_paths(spec["ecg_root"], readers.INDEX_FILES[spec["ecg_reader"]])
+        if spec["ecg_reader"] in readers.LISTED_BY_DIRECTORY:
+            files += _shard_files(ecg_manifest(cohort), None)
     return files
 
 
@@ -189,5 +192,6 @@ def all_targets():
         f"{RESULTS}/qc/reconciliation.csv",
         f"{RESULTS}/ecg/index.parquet",
         f"{RESULTS}/echo/view_embeddings.parquet",
+        f"{RESULTS}/echo/echo_embedding_phenotype.json",
     ]
     return targets

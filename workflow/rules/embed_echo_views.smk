@@ -36,7 +36,7 @@ rule embed_echo_views:
         index=f"{RESULTS}/echo/view_embeddings/{{cohort}}/{{shard}}.parquet",
         summary=f"{RESULTS}/echo/view_embeddings/{{cohort}}/{{shard}}.json",
     params:
-        encoder={k: v for k, v in config["echo_encoder"].items() if k != "standin"},
+        encoder={k: v for k, v in config["echo_encoder"].items() if k not in ("standin", "assessment_folds")},
     log:
         f"{RESULTS}/logs/embed_echo_views/{{cohort}}/{{shard}}.log",
     benchmark:
@@ -83,3 +83,39 @@ rule gather_view_embeddings:
         f"{ENVS}/tables.yaml"
     script:
         "../../scripts/gather_view_embeddings.py"
+
+
+rule assess_echo_embeddings:
+    input:
+        index=f"{RESULTS}/echo/view_embeddings.parquet",
+        embeddings=expand(
+            f"{RESULTS}/echo/view_embeddings/{{cohort}}/{{shard}}.npy", cohort=ECHO_COHORTS, shard=SHARDS
+        ),
+        stats=expand(
+            f"{RESULTS}/interim/echo_clips/{{cohort}}/{{shard}}.pixel_statistics.parquet",
+            cohort=ECHO_COHORTS,
+            shard=SHARDS,
+        ),
+        studies=f"{RESULTS}/tables/echo_studies.parquet",
+        phenotypes=f"{RESULTS}/tables/phenotypes.parquet",
+        encoder=f"{RESULTS}/echo/echo_encoder.json",
+    output:
+        report=report(
+            f"{RESULTS}/echo/echo_embedding_phenotype.json",
+            caption="../report/echo_embedding_phenotype.rst",
+            category="Echo encoder",
+        ),
+    params:
+        n_splits=config["echo_encoder"]["assessment_folds"],
+    log:
+        f"{RESULTS}/logs/assess_echo_embeddings.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/assess_echo_embeddings.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    conda:
+        f"{ENVS}/echo.yaml"
+    script:
+        "../../scripts/assess_echo_embeddings.py"

@@ -10,6 +10,7 @@ rule prepare_echo_clips:
         clips=temp(f"{RESULTS}/interim/echo_clips/{{cohort}}/{{shard}}.npy"),
         index=temp(f"{RESULTS}/interim/echo_clips/{{cohort}}/{{shard}}.parquet"),
         excluded=f"{RESULTS}/interim/echo_clips/{{cohort}}/{{shard}}.excluded.parquet",
+        stats=f"{RESULTS}/interim/echo_clips/{{cohort}}/{{shard}}.pixel_statistics.parquet",
     params:
         reader=lambda wc: cohort_spec(wc.cohort)["echo_reader"],
         clips=config["echo_clips"],

@@ -1,0 +1,29 @@
+"""Rule assess_echo_embeddings: LVEF carried by the mean-pooled study embeddings vs pixel statistics."""
+import datetime as dt
+import json
+
+import numpy as np
+import pandas as pd
+
+import _package_path  # noqa: F401
+
+from echo2ecg.assess_echo_embeddings import assess_echo_embeddings
+from echo2ecg.logs import stage_logger
+from echo2ecg.provenance import provenance_from_snakemake
+
+started = dt.datetime.now(dt.timezone.utc)
+log = stage_logger("assess_echo_embeddings", snakemake.log[0])
+index = pd.read_parquet(snakemake.input.index)
+matrix = np.concatenate([np.load(path, mmap_mode="r")[part.sort_values("row")["row"].to_numpy()]
+                         for path, part in index.groupby("npy_path", sort=False)])
+ordered = pd.concat([part.sort_values("row") for _, part in index.groupby("npy_path", sort=False)])
+result = assess_echo_embeddings(
+    ordered, matrix, pd.concat([pd.read_parquet(p) for p in snakemake.input.stats]),
+    pd.read_parquet(snakemake.input.studies), pd.read_parquet(snakemake.input.phenotypes), snakemake.params.n_splits,
+)
+result["echo_encoder"] = json.loads(open(snakemake.input.encoder).read())["echo_encoder"]
+log.info("echo encoder: %s", result["echo_encoder"])
+log.info("LVEF from study embeddings: %s; from pixel statistics: %s", result["study_embedding"], result["pixel_statistics"])
+with open(snakemake.output.report, "w") as handle:
+    json.dump(result, handle, indent=2)
+provenance_from_snakemake(snakemake, started_at=started, summary=result)
