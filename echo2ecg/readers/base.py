@@ -4,6 +4,7 @@
 in memory, so that all readers reject a bad ECG with the same reasons."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -49,6 +50,19 @@ _MILLIVOLTS_PER = {"mv": 1.0, "uv": 1e-3, "µv": 1e-3, "μv": 1e-3, "nv": 1e-6, 
 def one_line(error: BaseException) -> str:
     """A library's error message on one line, for the QC ledger."""
     return " ".join(str(error).split())
+
+
+@contextmanager
+def opening_record(path, unreadable_as: str, errors: tuple[type[BaseException], ...]):
+    """Turn a missing file, and the given library errors raised while opening ``path``, into
+    RecordFaults: ``missing file: <path> does not exist`` and
+    ``unreadable file: <path> <unreadable_as> (<the library's message>)``."""
+    try:
+        yield
+    except FileNotFoundError as error:
+        raise RecordFault(f"missing file: {error.filename or path} does not exist") from error
+    except errors as error:
+        raise RecordFault(f"unreadable file: {path} {unreadable_as} ({one_line(error)})") from error
 
 
 def millivolts_per_unit(unit: str, source: str) -> float:

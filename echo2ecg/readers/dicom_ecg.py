@@ -15,11 +15,12 @@ from pydicom.errors import InvalidDicomError
 from echo2ecg.leads import MODEL_LEAD_ORDER, canonical_lead_name
 from echo2ecg.qc import RecordFault
 from echo2ecg.readers.base import (
-    ECGRecord,
     MIN_DURATION_S,
     checked_ecg_record,
+    ECGRecord,
     millivolts_per_unit,
     one_line,
+    opening_record,
 )
 
 _HEADER_TAGS = [
@@ -91,12 +92,8 @@ def _pick_group(groups) -> int:
 def read_ecg(row, *, min_duration_s: float = MIN_DURATION_S) -> ECGRecord:
     """Read one DICOM ECG: leads by channel label, values scaled to mV, rate from the file."""
     path = str(row["source_path"])
-    try:
+    with opening_record(path, "is no readable DICOM file", _READ_ERRORS):
         ds = pydicom.dcmread(path)
-    except FileNotFoundError as error:
-        raise RecordFault(f"missing file: {path} does not exist") from error
-    except _READ_ERRORS as error:
-        raise RecordFault(f"unreadable file: {path} is no readable DICOM file ({one_line(error)})") from error
     groups = ds.get("WaveformSequence")
     if not groups:
         raise RecordFault(f"unreadable file: {path} has no WaveformSequence (not a DICOM ECG)")

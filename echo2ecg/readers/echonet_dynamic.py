@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from echo2ecg.qc import RecordFault
-from echo2ecg.readers.base import ViewHeader, one_line
+from echo2ecg.readers.base import one_line, opening_record, ViewHeader
 
 _GRAY_FORMATS = {"gray", "gray8", "gray16le", "gray16be", "ya8"}
 _AV_ERRORS = (av.FFmpegError, OSError, ValueError)
@@ -52,12 +52,8 @@ def list_echo_studies(root: str | Path) -> pd.DataFrame:
 
 
 def _open(path: str):
-    try:
+    with opening_record(path, "is no readable video", _AV_ERRORS):
         container = av.open(path)
-    except FileNotFoundError as error:
-        raise RecordFault(f"missing file: {path} does not exist") from error
-    except _AV_ERRORS as error:
-        raise RecordFault(f"unreadable file: {path} is no readable video ({one_line(error)})") from error
     if not container.streams.video:
         container.close()
         raise RecordFault(f"unreadable file: {path} holds no video stream")

@@ -14,7 +14,7 @@ import pandas as pd
 
 from echo2ecg.leads import MODEL_LEAD_ORDER
 from echo2ecg.qc import RecordFault
-from echo2ecg.readers.base import ECGRecord, MIN_DURATION_S, checked_ecg_record, one_line
+from echo2ecg.readers.base import MIN_DURATION_S, checked_ecg_record, ECGRecord, opening_record
 
 METADATA_FILE = "echonext_metadata_100k.csv"
 # All ECGs of a split live in one array file, so a record's content hash is taken over its own
@@ -65,13 +65,9 @@ def read_ecg(row, *, min_duration_s: float = MIN_DURATION_S) -> ECGRecord:
     """Read one row of a split's waveform array as a (12, 2500) float32 record in mV."""
     path = str(row["source_path"])
     index = int(row["npy_row"])
-    try:
+    with opening_record(path, "is no readable .npy array", (ValueError, OSError, EOFError)):
         stat = Path(path).stat()
         waves = _open_waveforms(path, stat.st_mtime_ns, stat.st_size)
-    except FileNotFoundError as error:
-        raise RecordFault(f"missing file: {path} does not exist") from error
-    except (ValueError, OSError, EOFError) as error:
-        raise RecordFault(f"unreadable file: {path} is no readable .npy array ({one_line(error)})") from error
     if waves.ndim != 4 or waves.shape[1] != 1 or waves.shape[3] != len(MODEL_LEAD_ORDER):
         raise RecordFault(f"wrong shape: {path} has shape {waves.shape}, expected (N, 1, T, 12)")
     if not np.issubdtype(waves.dtype, np.number):

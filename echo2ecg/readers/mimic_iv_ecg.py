@@ -8,7 +8,14 @@ import pandas as pd
 import wfdb
 
 from echo2ecg.qc import RecordFault
-from echo2ecg.readers.base import MIN_DURATION_S, ECGRecord, checked_ecg_record, millivolts_per_unit, one_line
+from echo2ecg.readers.base import (
+    MIN_DURATION_S,
+    checked_ecg_record,
+    ECGRecord,
+    millivolts_per_unit,
+    opening_record,
+)
+
 
 def list_ecg_records(root: str | Path) -> pd.DataFrame:
     """Manifest of the ECGs in ``record_list.csv``; WFDB records are not opened."""
@@ -30,12 +37,8 @@ def read_ecg(row, *, min_duration_s: float = MIN_DURATION_S) -> ECGRecord:
     """Read one WFDB record (``row`` from :func:`list_ecg_records`) in model lead order, mV."""
     record_path = str(row["source_path"])
     header = f"{record_path}.hea"
-    try:
+    with opening_record(header, "cannot be read as a WFDB record", (ValueError, IndexError, EOFError, OSError)):
         record = wfdb.rdrecord(record_path, physical=True, return_res=32)
-    except FileNotFoundError as error:
-        raise RecordFault(f"missing file: {error.filename or header} does not exist") from error
-    except (ValueError, IndexError, EOFError, OSError) as error:
-        raise RecordFault(f"unreadable file: WFDB record {header} cannot be read ({one_line(error)})") from error
     if record.p_signal is None or record.sig_name is None:
         raise RecordFault(f"unreadable file: WFDB record {header} holds no signals")
     scale = np.array([millivolts_per_unit(u, header) for u in record.units], dtype=np.float32)

@@ -20,7 +20,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.uid import JPEGBaseline8Bit
 
 from echo2ecg.qc import RecordFault
-from echo2ecg.readers.base import ViewHeader, one_line
+from echo2ecg.readers.base import one_line, opening_record, ViewHeader
 
 PHENOTYPE_MEASUREMENTS = ("lvef", "biplane_lvef", "biplane_lvedv", "biplane_lvesv")
 _SUPPORTED_PHOTOMETRIC = ("RGB", "YBR_FULL", "YBR_FULL_422", "MONOCHROME2", "MONOCHROME1")
@@ -59,12 +59,8 @@ def list_echo_studies(root: str | Path) -> pd.DataFrame:
 
 
 def _read_header(path: str) -> pydicom.Dataset:
-    try:
+    with opening_record(path, "is no readable DICOM file", _READ_ERRORS):
         return pydicom.dcmread(path, stop_before_pixels=True)
-    except FileNotFoundError as error:
-        raise RecordFault(f"missing file: {path} does not exist") from error
-    except _READ_ERRORS as error:
-        raise RecordFault(f"unreadable file: {path} is no readable DICOM file ({one_line(error)})") from error
 
 
 def _view_header(ds: pydicom.Dataset, path: str) -> ViewHeader:

@@ -16,11 +16,12 @@ import pandas as pd
 
 from echo2ecg.qc import RecordFault
 from echo2ecg.readers.base import (
-    ECGRecord,
     MIN_DURATION_S,
     checked_ecg_record,
+    ECGRecord,
     millivolts_per_unit,
     one_line,
+    opening_record,
 )
 
 ECG_FIELD = "20205"
@@ -74,14 +75,8 @@ def _child(parent: ET.Element, name: str) -> ET.Element | None:
 def read_ecg(row, *, min_duration_s: float = MIN_DURATION_S) -> ECGRecord:
     """Read the 10 s strip (``StripData``) of one CardiologyXML file, model lead order, mV."""
     path = str(row["source_path"])
-    try:
+    with opening_record(path, "is not well-formed, readable XML", (ET.ParseError, OSError)):
         tree = ET.parse(path)
-    except FileNotFoundError as error:
-        raise RecordFault(f"missing file: {path} does not exist") from error
-    except ET.ParseError as error:
-        raise RecordFault(f"unreadable file: {path} is not well-formed XML ({one_line(error)})") from error
-    except OSError as error:
-        raise RecordFault(f"unreadable file: {path} cannot be read ({one_line(error)})") from error
     strip = next((e for e in tree.getroot().iter() if _local(e.tag) == "StripData"), None)
     if strip is None:
         raise RecordFault(f"unreadable file: {path} has no StripData element")
