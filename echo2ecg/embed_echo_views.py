@@ -188,8 +188,8 @@ def gather_view_embeddings(index_paths, summary_paths, excluded_paths, views_pat
     which encoder made the embeddings with how many views each shard job encoded."""
     import json
 
-    from echo2ecg.ingest import concat_tables, reconciliation_row
-    from echo2ecg.qc import check_exclusion_fraction, ledger_frame
+    from echo2ecg.ingest import concat_tables
+    from echo2ecg.qc import ledger_frame, reconcile
 
     log = log or logging.getLogger("echo2ecg.embed_echo_views")
     parts = []
@@ -209,10 +209,8 @@ def gather_view_embeddings(index_paths, summary_paths, excluded_paths, views_pat
     views = pd.read_parquet(views_path)
     rows = []
     for cohort in sorted(set(index["cohort"]) | set(excluded["cohort"])):
-        n_read = int((views["cohort"] == cohort).sum())
-        n_excluded = int((excluded["cohort"] == cohort).sum())
-        rows.append(reconciliation_row("prepare_echo_clips", cohort, n_read, int((index["cohort"] == cohort).sum()), n_excluded))
-        check_exclusion_fraction(f"prepare_echo_clips ({cohort})", n_read, excluded[excluded["cohort"] == cohort],
-                                 max_excluded_fraction)
+        rows.append(reconcile("prepare_echo_clips", cohort, int((views["cohort"] == cohort).sum()),
+                              int((index["cohort"] == cohort).sum()), excluded[excluded["cohort"] == cohort],
+                              max_excluded_fraction))
     log.info("view embeddings: %d views by %s", len(index), "; ".join(descriptions))
     return index, excluded, pd.DataFrame(rows), encoder

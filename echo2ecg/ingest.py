@@ -15,7 +15,7 @@ import pandas as pd
 
 from echo2ecg.logs import Progress
 from echo2ecg.provenance import sha256_of_files
-from echo2ecg.qc import ExclusionLedger, RecordFault, ledger_frame
+from echo2ecg.qc import ExclusionLedger, RecordFault, ledger_frame, reconcile
 from echo2ecg.sharding import shards_of
 
 ECG_COLUMNS = ["ecg_id", "patient_id", "acquired_at", "dataset", "cohort", "source_path", "sha256",
@@ -280,15 +280,12 @@ def ingest_phenotypes(raw: pd.DataFrame, *, entity: str, cohort: str, dataset: s
 def ingest_all_phenotypes(sources: dict, source_paths: dict, phenotype_readers: dict, *,
                           max_excluded_fraction: float, log: logging.Logger):
     """Phenotypes of every cohort. Returns (table, excluded, reconciliation)."""
-    from echo2ecg.qc import check_exclusion_fraction
-
     tables, ledgers, rows = [], [], []
     for cohort, source in sources.items():
         raw = phenotype_readers[cohort].read_phenotypes(source["root"])
         kept, excluded = ingest_phenotypes(raw, entity=source["entity"], cohort=cohort, dataset=source["reader"],
                                            source_path=source_paths[cohort])
-        rows.append(reconciliation_row("ingest_phenotypes", cohort, len(raw), len(kept), len(excluded)))
-        check_exclusion_fraction(f"ingest_phenotypes ({cohort})", len(raw), excluded, max_excluded_fraction)
+        rows.append(reconcile("ingest_phenotypes", cohort, len(raw), len(kept), excluded, max_excluded_fraction))
         log.info("ingest_phenotypes %s: read %d %s rows, kept %d, excluded %d",
                  cohort, len(raw), source["entity"], len(kept), len(excluded))
         tables.append(kept)
@@ -306,12 +303,6 @@ def concat_tables(paths, empty: pd.DataFrame | None = None) -> pd.DataFrame:
     if not frames:
         return empty if empty is not None else ledger_frame()
     return pd.concat(frames, ignore_index=True)
-
-
-def reconciliation_row(stage: str, cohort: str, n_read: int, kept: int, excluded: int) -> dict:
-    if n_read != kept + excluded:
-        raise AssertionError(f"{stage} {cohort}: read {n_read} != kept {kept} + excluded {excluded}")
-    return {"stage": stage, "cohort": cohort, "read": n_read, "kept": kept, "excluded": excluded}
 
 
 def count_listed_records(listings: dict, kind: str) -> dict:
@@ -333,18 +324,14 @@ def merge_ingested_shards(stage: str, index_paths, excluded_paths, records_read:
                           id_column: str, max_excluded_fraction: float, log: logging.Logger):
     """Concatenate shard tables and ledgers; check read = kept + excluded and the exclusion fraction
     per cohort. Returns (table, excluded, reconciliation)."""
-    from echo2ecg.qc import check_exclusion_fraction
-
     table = concat_tables(index_paths, empty=empty)
     excluded = concat_tables(excluded_paths, empty=ledger_frame())
     rows = []
     for cohort, n_read in records_read.items():
-        kept = int((table["cohort"] == cohort).sum())
-        n_excluded = int((excluded["cohort"] == cohort).sum())
-        rows.append(reconciliation_row(stage, cohort, int(n_read), kept, n_excluded))
-        check_exclusion_fraction(f"{stage} ({cohort})", int(n_read), excluded[excluded["cohort"] == cohort],
-                                 max_excluded_fraction)
-        log.info("%s %s: read %d, kept %d, excluded %d", stage, cohort, n_read, kept, n_excluded)
+        row = reconcile(stage, cohort, int(n_read), int((table["cohort"] == cohort).sum()),
+                        excluded[excluded["cohort"] == cohort], max_excluded_fraction)
+        rows.append(row)
+        log.info("%s %s: read %d, kept %d, excluded %d", stage, cohort, row["read"], row["kept"], row["excluded"])
     duplicated = table.duplicated(["cohort", id_column])
     if duplicated.any():
         raise AssertionError(f"{stage}: ids kept twice across shards: {table.loc[duplicated, id_column].head().tolist()}")
@@ -355,8 +342,6 @@ def assemble_all_echo_studies(views: pd.DataFrame, excluded_views: pd.DataFrame,
                               roots: dict, echo_readers: dict, *, max_excluded_fraction: float,
                               log: logging.Logger):
     """Studies of every echo cohort from its study list and its readable views."""
-    from echo2ecg.qc import check_exclusion_fraction
-
     studies, ledgers, rows = [], [excluded_views], [reconciliation]
     for cohort, root in roots.items():
         reader = echo_readers[cohort]
@@ -365,9 +350,9 @@ def assemble_all_echo_studies(views: pd.DataFrame, excluded_views: pd.DataFrame,
         c_studies, c_excluded, n_read = assemble_echo_studies(
             views[views["cohort"] == cohort], study_manifest, cohort=cohort, dataset=reader.__name__.rsplit(".", 1)[-1],
             study_list_path=study_list)
-        check_exclusion_fraction(f"ingest_echo_studies ({cohort})", n_read, c_excluded, max_excluded_fraction)
+        rows.append(pd.DataFrame([reconcile("ingest_echo_studies", cohort, n_read, len(c_studies), c_excluded,
+                                            max_excluded_fraction)]))
         log.info("ingest_echo_studies %s: read %d, kept %d, excluded %d", cohort, n_read, len(c_studies), len(c_excluded))
-        rows.append(pd.DataFrame([reconciliation_row("ingest_echo_studies", cohort, n_read, len(c_studies), len(c_excluded))]))
         studies.append(c_studies)
         ledgers.append(c_excluded)
     studies = pd.concat(studies, ignore_index=True) if studies else pd.DataFrame(columns=STUDY_COLUMNS)

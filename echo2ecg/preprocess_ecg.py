@@ -454,8 +454,8 @@ def merge_preprocessed_shards(index_paths, excluded_paths, kept_paths, *, max_ex
     read (ECGs ingest kept) = kept (written) + excluded per cohort."""
     from pathlib import Path
 
-    from echo2ecg.ingest import concat_tables, reconciliation_row
-    from echo2ecg.qc import check_exclusion_fraction, ledger_frame
+    from echo2ecg.ingest import concat_tables
+    from echo2ecg.qc import ledger_frame, reconcile
 
     parts = []
     for path in index_paths:
@@ -467,11 +467,9 @@ def merge_preprocessed_shards(index_paths, excluded_paths, kept_paths, *, max_ex
     read = concat_tables(kept_paths, empty=pd.DataFrame(columns=["cohort"]))
     rows = []
     for cohort in sorted(set(read["cohort"]) | set(index.get("cohort", []))):
-        n_read = int((read["cohort"] == cohort).sum())
-        n_excluded = int((excluded["cohort"] == cohort).sum())
-        rows.append(reconciliation_row("preprocess_ecg", cohort, n_read, int((index["cohort"] == cohort).sum()), n_excluded))
-        check_exclusion_fraction(f"preprocess_ecg ({cohort})", n_read, excluded[excluded["cohort"] == cohort],
-                                 max_excluded_fraction)
-        log.info("preprocess_ecg %s: %d ECGs in, %d written, %d excluded", cohort, n_read, rows[-1]["kept"], n_excluded)
+        rows.append(reconcile("preprocess_ecg", cohort, int((read["cohort"] == cohort).sum()),
+                              int((index["cohort"] == cohort).sum()), excluded[excluded["cohort"] == cohort],
+                              max_excluded_fraction))
+        log.info("preprocess_ecg %s: %d ECGs in, %d written, %d excluded", cohort, *map(rows[-1].get, ("read", "kept", "excluded")))
     index = index.astype({"ecg_id": "string", "cohort": "string", "shard": "string", "npy_path": "string"})
     return index, excluded, pd.DataFrame(rows)

@@ -72,6 +72,17 @@ def check_exclusion_fraction(stage: str, n_read: int, excluded: pd.DataFrame, ma
         )
 
 
+def reconcile(stage: str, cohort: str, n_read: int, n_kept: int, excluded: pd.DataFrame,
+              max_excluded_fraction: float) -> dict:
+    """One stage's counts for one cohort: read = kept + excluded (AssertionError otherwise), and
+    the exclusion-fraction check (TooManyExclusions). Returns the reconciliation row."""
+    n_excluded = len(excluded)
+    if n_read != n_kept + n_excluded:
+        raise AssertionError(f"{stage} {cohort}: read {n_read} != kept {n_kept} + excluded {n_excluded}")
+    check_exclusion_fraction(f"{stage} ({cohort})", n_read, excluded, max_excluded_fraction)
+    return {"stage": stage, "cohort": cohort, "read": int(n_read), "kept": int(n_kept), "excluded": int(n_excluded)}
+
+
 def combine_ledgers(excluded_paths, reconciliation_paths):
     """One ledger of all stages, the read/kept/excluded counts, and counts per stage and reason kind."""
     frames = [pd.read_parquet(p) for p in excluded_paths]

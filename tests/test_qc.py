@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from echo2ecg.qc import ExclusionLedger, TooManyExclusions, check_exclusion_fraction, combine_ledgers
+from echo2ecg.qc import ExclusionLedger, TooManyExclusions, check_exclusion_fraction, combine_ledgers, reconcile
 
 
 def _ledger(reasons):
@@ -31,3 +31,13 @@ def test_combined_ledger_reconciles_and_counts_reasons(tmp_path):
     pd.DataFrame([{"stage": "ingest_ecgs", "cohort": "mimic", "read": 10, "kept": 8, "excluded": 3}]).to_csv(tmp_path / "b.csv", index=False)
     with pytest.raises(AssertionError, match="do not reconcile"):
         combine_ledgers([tmp_path / "a.parquet"], [tmp_path / "b.csv"])
+
+
+def test_reconcile_checks_counts_and_the_exclusion_fraction():
+    excluded = _ledger(["unreadable file: a", "flat lead: V2"])
+    assert reconcile("preprocess_ecg", "mimic", 10, 8, excluded, 0.5) == {
+        "stage": "preprocess_ecg", "cohort": "mimic", "read": 10, "kept": 8, "excluded": 2}
+    with pytest.raises(AssertionError, match="read 10 != kept 7 \\+ excluded 2"):
+        reconcile("preprocess_ecg", "mimic", 10, 7, excluded, 0.5)
+    with pytest.raises(TooManyExclusions, match=r"preprocess_ecg \(mimic\)"):
+        reconcile("preprocess_ecg", "mimic", 4, 2, excluded, 0.25)
