@@ -92,3 +92,16 @@ def test_short_fit_trains_and_saves_a_loadable_standin(fitted):
     first, second = embed_views(model, clips, n_valid), embed_views(model, clips, n_valid)
     assert first.shape == (2, 512) and np.isfinite(first).all()
     np.testing.assert_array_equal(first, second)
+
+
+def test_fitted_standin_carries_more_of_the_volumes_than_a_random_encoder(tmp_path):
+    """On held-out patients of the stand-in's own corpus, ridge R2 of EDV and ESV from the frozen
+    embeddings, random initialisation (before) vs after a short fit. The step budget binds (not the
+    time budget), so the run is deterministic; measured: mean gain +0.058 (seed 1) and +0.057 (seed 2)."""
+    cfg = {"seed": 1, "clip_size": 32, "max_steps": 120, "time_budget_s": 3600, "n_patients": 200,
+           "held_out_fraction": 0.3, "views_per_patient": 4, "view_types": ["A4C"], "targets": ["lvedv", "lvesv"],
+           "frame_size": [64, 80], "n_frames": [20, 40], "batch_size": 8, "lr": 1e-3}
+    metrics = fit_echo_encoder(cfg, tmp_path / "standin.pt", logging.getLogger("test"))
+    assert metrics["steps"] == 120
+    gain = np.mean([metrics[f"{t}_r2_after"] - metrics[f"{t}_r2_before"] for t in ("lvedv", "lvesv")])
+    assert gain > 0.03, metrics
