@@ -190,15 +190,10 @@ def gather_view_embeddings(index_paths, summary_paths, excluded_paths, views_pat
 
     from echo2ecg.ingest import concat_tables
     from echo2ecg.qc import ledger_frame, reconcile
+    from echo2ecg.sharding import gather_shard_indices
 
     log = log or logging.getLogger("echo2ecg.embed_echo_views")
-    parts = []
-    for path in index_paths:
-        path = Path(path)
-        parts.append(pd.read_parquet(path).assign(cohort=path.parent.name, shard=path.stem,
-                                                  npy_path=str(path.with_suffix(".npy"))))
-    index = pd.concat(parts, ignore_index=True).astype({"view_id": "string", "study_id": "string", "cohort": "string",
-                                                        "shard": "string", "npy_path": "string"})
+    index = gather_shard_indices(index_paths).astype({"view_id": "string", "study_id": "string"})
     if index.duplicated(["cohort", "view_id"]).any():
         raise AssertionError("a view was embedded more than once")
     summaries = [json.loads(Path(p).read_text()) for p in summary_paths]

@@ -452,17 +452,11 @@ def merge_preprocessed_shards(index_paths, excluded_paths, kept_paths, *, max_ex
                               log: logging.Logger):
     """One index over all shards (cohort, shard, row, ecg_id, npy path), the ledger, and
     read (ECGs ingest kept) = kept (written) + excluded per cohort."""
-    from pathlib import Path
-
     from echo2ecg.ingest import concat_tables
     from echo2ecg.qc import ledger_frame, reconcile
+    from echo2ecg.sharding import gather_shard_indices
 
-    parts = []
-    for path in index_paths:
-        part = pd.read_parquet(path)
-        shard_dir = Path(path).parent
-        parts.append(part.assign(cohort=shard_dir.name, shard=Path(path).stem, npy_path=str(Path(path).with_suffix(".npy"))))
-    index = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    index = gather_shard_indices(index_paths)
     excluded = concat_tables(excluded_paths, empty=ledger_frame())
     read = concat_tables(kept_paths, empty=pd.DataFrame(columns=["cohort"]))
     rows = []
@@ -471,5 +465,5 @@ def merge_preprocessed_shards(index_paths, excluded_paths, kept_paths, *, max_ex
                               int((index["cohort"] == cohort).sum()), excluded[excluded["cohort"] == cohort],
                               max_excluded_fraction))
         log.info("preprocess_ecg %s: %d ECGs in, %d written, %d excluded", cohort, *map(rows[-1].get, ("read", "kept", "excluded")))
-    index = index.astype({"ecg_id": "string", "cohort": "string", "shard": "string", "npy_path": "string"})
+    index = index.astype({"ecg_id": "string"})
     return index, excluded, pd.DataFrame(rows)

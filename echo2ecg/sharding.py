@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import hashlib
 
+from pathlib import Path
+
 import numpy as np
+import pandas as pd
 
 
 def keyed_unit_interval(record_id: str, key: str) -> float:
@@ -27,3 +30,13 @@ def shards_of(record_ids, n_shards: int, key: str = "echo2ecg-shard") -> np.ndar
 
 def shard_name(shard: int) -> str:
     return f"{shard:04d}"
+
+
+def gather_shard_indices(index_paths) -> pd.DataFrame:
+    """Concatenate per-shard indices laid out as ``<dir>/<cohort>/<shard>.parquet`` beside their
+    ``<shard>.npy`` arrays, adding cohort, shard and npy_path (string columns) to every row."""
+    parts = [pd.read_parquet(path).assign(cohort=Path(path).parent.name, shard=Path(path).stem,
+                                          npy_path=str(Path(path).with_suffix(".npy")))
+             for path in index_paths]
+    index = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["cohort", "shard", "npy_path"])
+    return index.astype({"cohort": "string", "shard": "string", "npy_path": "string"})
