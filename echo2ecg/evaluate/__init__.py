@@ -1,0 +1,1 @@
+"""Evaluation of ECG representations: kNN classification, ECG-to-echo retrieval, bootstrap CIs."""
