@@ -12,6 +12,7 @@ the counts per distinct score level:
 
 - AUROC (binary) = sum over levels of P_u * (N_below_u + N_u / 2) / (n_pos * n_neg), the
   Mann-Whitney statistic with ties counted one half (equal to scikit-learn's ``roc_auc_score``);
+  the counts per level come from one product of the (B, n) draw counts with a sparse indicator;
   multi-class: unweighted mean of the one-vs-rest AUROCs (``multi_class="ovr", average="macro"``).
 - AUPRC = average precision, sum over levels (descending) of recall step * precision (equal to
   ``average_precision_score``); multi-class: macro mean over one-vs-rest.
@@ -52,40 +53,44 @@ def draw_counts(indices: np.ndarray, n: int) -> np.ndarray:
     return np.bincount(keys, minlength=n_resamples * n).reshape(n_resamples, n).astype(np.float32)
 
 
-def _indicator(column_of_item: np.ndarray, n_columns: int, weight: np.ndarray | None = None) -> sparse.csr_matrix:
+def _indicator(column_of_item: np.ndarray, n_columns: int, weight: np.ndarray | None = None) -> sparse.csr_array:
     """``(n, n_columns)`` sparse 0/1 (or weighted) matrix with item i in column column_of_item[i]."""
     n = len(column_of_item)
     data = np.ones(n, dtype=np.float32) if weight is None else weight.astype(np.float32)
-    return sparse.csr_matrix((data, (np.arange(n), column_of_item)), shape=(n, n_columns))
+    return sparse.csr_array((data, (np.arange(n), column_of_item)), shape=(n, n_columns))
 
 
-def _levels(scores: np.ndarray, positive: np.ndarray) -> tuple[sparse.csr_matrix, int]:
-    """Indicator of (score level, label) for one one-vs-rest problem: column 2u is the negatives
-    at level u (ascending), column 2u + 1 the positives."""
+def _level_counts(counts: np.ndarray, scores: np.ndarray, positive: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Resampled counts of negatives and positives at each distinct score level (ascending), two
+    ``(B, U)`` float64 arrays, from one product of the draw counts with a sparse indicator whose
+    first U columns are the negatives' levels and last U the positives'."""
     _, level_of = np.unique(scores, return_inverse=True)
     n_levels = int(level_of.max()) + 1 if len(level_of) else 0
-    return _indicator(2 * level_of + positive.astype(np.int64), 2 * n_levels), n_levels
+    summed = counts @ _indicator(level_of + n_levels * positive.astype(np.int64), 2 * n_levels)
+    return summed[:, :n_levels].astype(np.float64), summed[:, n_levels:].astype(np.float64)
 
 
-def _auroc_from_levels(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
-    n_pos, n_neg = pos.sum(axis=1), neg.sum(axis=1)
-    below = np.cumsum(neg, axis=1) - neg
+def _auroc_and_average_precision(neg: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both metrics from the counts per ascending score level (NaN where a class is absent).
+    AUROC = sum_u pos_u (negatives below u + neg_u / 2) / (n_pos n_neg); average precision =
+    sum_u pos_u precision_u / n_pos with precision_u = share of positives among the items
+    scored >= u (the step-wise sum scikit-learn computes)."""
+    neg_below, pos_below = np.cumsum(neg, axis=1), np.cumsum(pos, axis=1)
+    n_neg, n_pos = neg_below[:, -1].copy(), pos_below[:, -1].copy()
+    # in place, few passes over the (B, U) arrays (U is about n for continuous scores)
+    neg_below -= neg                                 # negatives scored strictly below u
+    pos_below -= pos                                 # positives scored strictly below u
+    work = neg_below + 0.5 * neg
     with np.errstate(invalid="ignore", divide="ignore"):
-        auc = (pos * (below + 0.5 * neg)).sum(axis=1) / (n_pos * n_neg)
-    auc[(n_pos == 0) | (n_neg == 0)] = np.nan
-    return auc
-
-
-def _average_precision_from_levels(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
-    pos_desc, neg_desc = pos[:, ::-1], neg[:, ::-1]
-    tp, fp = np.cumsum(pos_desc, axis=1), np.cumsum(neg_desc, axis=1)
-    drawn = tp + fp
-    precision = np.divide(tp, drawn, out=np.zeros_like(tp), where=drawn > 0)
-    n_pos, n_neg = pos.sum(axis=1), neg.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ap = (pos_desc * precision).sum(axis=1) / n_pos
-    ap[(n_pos == 0) | (n_neg == 0)] = np.nan
-    return ap
+        auc = np.einsum("ij,ij->i", pos, work) / (n_pos * n_neg)
+        drawn = np.subtract((n_pos + n_neg)[:, None], neg_below, out=work)
+        drawn -= pos_below                           # items scored >= u
+        tp = np.subtract(n_pos[:, None], pos_below, out=pos_below)      # positives scored >= u
+        precision = np.divide(tp, drawn, out=tp, where=pos > 0)         # only read where pos > 0
+        ap = np.einsum("ij,ij->i", pos, precision) / n_pos
+    undefined = (n_pos == 0) | (n_neg == 0)
+    auc[undefined], ap[undefined] = np.nan, np.nan
+    return auc, ap
 
 
 def _one_vs_rest_columns(proba: np.ndarray) -> list[int]:
@@ -103,27 +108,17 @@ def resampled_metrics(labels: np.ndarray, proba: np.ndarray, indices: np.ndarray
     proba = np.asarray(proba, dtype=np.float64)
     n, n_classes = proba.shape
     counts = draw_counts(indices, n)
-    # every count the metrics need, in ONE product of the draw counts with a sparse indicator:
-    # per one-vs-rest problem its (level, label) columns; then items per class and correct per class
-    blocks, widths = [], []
+    aurocs, aps = [], []
     for c in _one_vs_rest_columns(proba):
-        block, n_levels = _levels(proba[:, c], labels == c)
-        blocks.append(block)
-        widths.append(2 * n_levels)
-    predicted = np.argmax(proba, axis=1)  # ties to the lowest class, as KNeighborsClassifier.predict
-    blocks += [_indicator(labels, n_classes), _indicator(labels, n_classes, weight=(predicted == labels))]
-    summed = np.asarray(counts @ sparse.hstack(blocks, format="csr"), dtype=np.float64)
-    aurocs, aps, start = [], [], 0
-    for width in widths:
-        part = summed[:, start:start + width]
-        neg, pos = part[:, 0::2], part[:, 1::2]
-        aurocs.append(_auroc_from_levels(pos, neg))
-        aps.append(_average_precision_from_levels(pos, neg))
-        start += width
+        auc, ap = _auroc_and_average_precision(*_level_counts(counts, proba[:, c], labels == c))
+        aurocs.append(auc)
+        aps.append(ap)
     # a multi-class metric is undefined when ANY class is missing (NaN propagates through the mean)
     auroc, auprc = np.mean(aurocs, axis=0), np.mean(aps, axis=0)
-    per_class = summed[:, start:start + n_classes]
-    correct = summed[:, start + n_classes:start + 2 * n_classes]
+    # balanced accuracy of the arg-max prediction (ties to the lowest class, as KNeighborsClassifier)
+    predicted = np.argmax(proba, axis=1)
+    per_class = (counts @ _indicator(labels, n_classes)).astype(np.float64)
+    correct = (counts @ _indicator(labels, n_classes, weight=(predicted == labels))).astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         balanced = (correct / per_class).mean(axis=1)
     balanced[(per_class == 0).any(axis=1)] = np.nan
