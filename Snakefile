@@ -8,6 +8,9 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/synthesize_cohort.smk"
 include: "workflow/rules/ingest.smk"
@@ -18,6 +21,8 @@ include: "workflow/rules/preprocess_ecg.smk"
 include: "workflow/rules/prepare_echo_clips.smk"
 include: "workflow/rules/embed_echo_views.smk"
 include: "workflow/rules/qc.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:

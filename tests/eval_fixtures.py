@@ -122,12 +122,12 @@ def write_contract_features(results: Path, strengths: dict[str, float], pretrain
     return written
 
 
-def write_curve(results: Path, variant: str, epochs: int = 5) -> Path:
+def write_curve(results: Path, variant: str, epochs: int = 5, scale: float = 1.0) -> Path:
     """A contract-shaped training curve (epoch, step, train_loss, val_loss, lr)."""
     out = results / "models" / variant
     out.mkdir(parents=True, exist_ok=True)
     epoch = np.arange(1, epochs + 1)
-    curve = pd.DataFrame({"epoch": epoch, "step": epoch * 10, "train_loss": 3.0 / epoch,
-                          "val_loss": 3.2 / epoch + 0.1, "lr": 5e-4 * np.ones(epochs)})
+    curve = pd.DataFrame({"epoch": epoch, "step": epoch * 10, "train_loss": 3.0 * scale / epoch + 1.0,
+                          "val_loss": 3.2 * scale / epoch + 1.1, "lr": 5e-4 * np.ones(epochs)})
     curve.to_parquet(out / "curve.parquet", index=False)
     return out / "curve.parquet"

@@ -83,13 +83,15 @@ class EvaluationConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "EvaluationConfig":
-        return cls(
-            seed=d["seed"], knn=KNNConfig.from_dict(d["knn"]),
-            lvef_classes=LVEFClasses(**d["lvef"]["classes"]), lvef_train_size=d["lvef"]["train_size"],
-            shd_fractions=tuple(d["shd"]["fractions"]), shd_repeat_seeds=tuple(d["shd"]["repeat_seeds"]),
-            shd_min_train_ecgs=d["shd"]["min_train_ecgs"],
-            n_bootstrap=d["bootstrap"]["n_resamples"], ci=d["bootstrap"]["ci"],
-        )
+        """From the config section ``evaluation`` (or the part of it one task reads)."""
+        kw = {"seed": d["seed"], "knn": KNNConfig.from_dict(d["knn"]),
+              "n_bootstrap": d["bootstrap"]["n_resamples"], "ci": d["bootstrap"]["ci"]}
+        if "lvef" in d:
+            kw |= {"lvef_classes": LVEFClasses(**d["lvef"]["classes"]), "lvef_train_size": d["lvef"]["train_size"]}
+        if "shd" in d:
+            kw |= {"shd_fractions": tuple(d["shd"]["fractions"]), "shd_repeat_seeds": tuple(d["shd"]["repeat_seeds"]),
+                   "shd_min_train_ecgs": d["shd"]["min_train_ecgs"]}
+        return cls(**kw)
 
 
 # ---- labels ------------------------------------------------------------------------------------
@@ -261,7 +263,8 @@ def evaluate_task(features: pd.DataFrame, labels: pd.DataFrame, splits: pd.DataF
             if i == 0:  # the first draw: point estimates with bootstrap CIs, and its scores
                 first, _ = bootstrap_metrics(test["label"].to_numpy(), proba, indices, cfg.ci)
                 first_train, auroc = train, first["auroc"].estimate
-                scores.append(pd.DataFrame({"train_fraction": fraction, "ecg_id": test["ecg_id"].to_numpy(),
+                scores.append(pd.DataFrame({"variant": variant, "task": task, "cohort": cohort,
+                                            "train_fraction": fraction, "ecg_id": test["ecg_id"].to_numpy(),
                                             "label": test["label"].to_numpy()})
                               .join(pd.DataFrame(proba, columns=[f"p{c}" for c in range(n_classes)])))
             else:  # repeated draws: the point estimate only
@@ -341,3 +344,23 @@ def paired_differences(scores: dict[str, pd.DataFrame], references: list[str], *
                              "n_resamples_degenerate": diff["n_degenerate"],
                              "share_not_better": diff["share_not_better"], "n_test": len(first)})
     return pd.DataFrame(rows, columns=PAIRED_COLUMNS)
+
+
+def summarise_knn(results: list[pd.DataFrame], scores: list[pd.DataFrame], *, references: list[str], seed: int,
+                  bootstrap: dict, log=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """All kNN results in one table, and the paired differences of every (task, cohort)."""
+    knn = pd.concat(results, ignore_index=True)
+    cfg = EvaluationConfig(seed=seed, n_bootstrap=bootstrap["n_resamples"], ci=bootstrap["ci"])
+    all_scores = pd.concat(scores, ignore_index=True)
+    paired = []
+    for (task, cohort), part in all_scores.groupby(["task", "cohort"], sort=False):
+        by_variant = {v: f.drop(columns=["variant", "task", "cohort"]).reset_index(drop=True)
+                      for v, f in part.groupby("variant", sort=False)}
+        diff = paired_differences(by_variant, references, task=task, cohort=cohort, cfg=cfg)
+        paired.append(diff)
+        if log:
+            for r in diff.itertuples(index=False):
+                log.info("%s/%s fraction %s: %s - %s AUROC %.4f [%.4f, %.4f]", task, cohort, r.train_fraction,
+                         r.variant, r.reference, r.auroc_difference, r.ci_low, r.ci_high)
+    paired = pd.concat(paired, ignore_index=True) if paired else pd.DataFrame(columns=PAIRED_COLUMNS)
+    return knn, paired

@@ -6,7 +6,7 @@ import sys
 sys.path.insert(0, workflow.basedir)
 
 from echo2ecg import readers
-from echo2ecg.config import ConfigError, validate_config, check_synthetic_roots
+from echo2ecg.config import ConfigError, validate_config, check_synthetic_roots, pretrain_variants
 from echo2ecg.ingest import manifest_rows, shard_manifest
 from echo2ecg.sharding import shard_name
 
@@ -21,6 +21,11 @@ COHORTS = list(config["cohorts"])
 ECHO_COHORTS = [c for c, spec in config["cohorts"].items() if "echo_reader" in spec]
 SHARDS = [shard_name(i) for i in range(config["ingest"]["n_shards"])]
 ENVS = f"{workflow.basedir}/envs"
+
+# Variants and cohort roles (CONTRACT.md; the pretrain helper defines the same on wt-method).
+VARIANTS = pretrain_variants(config)
+PRETRAIN_COHORTS = [c for c, spec in config["cohorts"].items() if spec["role"] == "pretrain"]
+DOWNSTREAM_COHORTS = [c for c, spec in config["cohorts"].items() if spec["role"] == "downstream"]
 
 
 wildcard_constraints:
@@ -194,4 +199,5 @@ def all_targets():
         f"{RESULTS}/echo/view_embeddings.parquet",
         f"{RESULTS}/echo/echo_embedding_phenotype.json",
     ]
+    targets += report_targets()  # workflow/rules/report.smk: evaluation tables, figures, summary
     return targets

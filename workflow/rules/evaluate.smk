@@ -1,0 +1,118 @@
+# Stage: evaluation of the frozen ECG representations (kNN) and of the aligned embeddings
+# (ECG-to-echo retrieval). RECIPE section 7. Code: echo2ecg/evaluate/ (knn, retrieval, bootstrap).
+#
+# Jobs: one knn job per variant x (task, cohort) and one retrieval job per variant x pre-training
+# cohort. Each job reads exactly one feature file, so re-extracting one variant's features of one
+# cohort reruns only that cohort's evaluation of that variant, and the jobs run in parallel on a
+# cluster. Each knn job keeps its test ECGs' class scores; knn_summary computes the paired
+# bootstrap differences between variants from them (the same resamples for every variant).
+# Params hold only evaluation keys (the LVEF jobs only the LVEF ones, the SHD jobs only the SHD
+# ones), so evaluation keys rerun the evaluation and the report, never pre-training.
+from echo2ecg.evaluate.settings import check_evaluation_config, evaluation_params, knn_jobs
+
+check_evaluation_config(config)
+
+EVALUATION = config["evaluation"]
+KNN_JOBS = knn_jobs(config)
+INDEX_TABLES = {name: f"{RESULTS}/tables/{name}.parquet" for name in ("ecgs", "pairs", "phenotypes", "splits")}
+
+
+wildcard_constraints:
+    task="lvef|shd",
+
+
+def knn_outputs(kind):
+    suffix = {"results": "parquet", "scores": "scores.parquet"}[kind]
+    return [f"{RESULTS}/eval/knn/{v}/{task}_{cohort}.{suffix}" for v in VARIANTS for task, cohort in KNN_JOBS]
+
+
+rule knn:
+    input:
+        features=f"{RESULTS}/features/{{variant}}/{{cohort}}.parquet",
+        **INDEX_TABLES,
+    output:
+        results=f"{RESULTS}/eval/knn/{{variant}}/{{task}}_{{cohort}}.parquet",
+        scores=f"{RESULTS}/eval/knn/{{variant}}/{{task}}_{{cohort}}.scores.parquet",
+    params:
+        evaluation=lambda wildcards: evaluation_params(config, wildcards.task),
+    log:
+        f"{RESULTS}/logs/knn/{{variant}}/{{task}}_{{cohort}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/knn/{{variant}}/{{task}}_{{cohort}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        f"{ENVS}/evaluate.yaml"
+    script:
+        "../../scripts/knn.py"
+
+
+rule knn_summary:
+    input:
+        results=knn_outputs("results"),
+        scores=knn_outputs("scores"),
+    output:
+        knn=f"{RESULTS}/eval/knn.parquet",
+        paired=f"{RESULTS}/eval/knn_paired.parquet",
+    params:
+        references=EVALUATION["paired_references"],
+        seed=EVALUATION["seed"],
+        bootstrap=EVALUATION["bootstrap"],
+    log:
+        f"{RESULTS}/logs/knn_summary.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/knn_summary.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    conda:
+        f"{ENVS}/evaluate.yaml"
+    script:
+        "../../scripts/knn_summary.py"
+
+
+rule retrieval:
+    input:
+        aligned=f"{RESULTS}/features/{{variant}}/aligned_{{cohort}}.parquet",
+        pairs=INDEX_TABLES["pairs"],
+        phenotypes=INDEX_TABLES["phenotypes"],
+    output:
+        f"{RESULTS}/eval/retrieval/{{variant}}/{{cohort}}.parquet",
+    params:
+        retrieval=EVALUATION["retrieval"],
+        seed=EVALUATION["seed"],
+        bootstrap=EVALUATION["bootstrap"],
+    log:
+        f"{RESULTS}/logs/retrieval/{{variant}}/{{cohort}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/retrieval/{{variant}}/{{cohort}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    conda:
+        f"{ENVS}/evaluate.yaml"
+    script:
+        "../../scripts/retrieval.py"
+
+
+rule retrieval_summary:
+    input:
+        expand(f"{RESULTS}/eval/retrieval/{{variant}}/{{cohort}}.parquet", variant=VARIANTS, cohort=PRETRAIN_COHORTS),
+    output:
+        f"{RESULTS}/eval/retrieval.parquet",
+    log:
+        f"{RESULTS}/logs/retrieval_summary.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/retrieval_summary.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        f"{ENVS}/evaluate.yaml"
+    script:
+        "../../scripts/retrieval_summary.py"

@@ -1,0 +1,133 @@
+# Stage: the report -- Tables 1-5 (CSV + Markdown), Figure 2 analogue, training curves, PCA maps of
+# the ECG features, and the summary that `snakemake --report report.html` shows on its landing page
+# (workflow/report/workflow.rst includes it). Code: echo2ecg/report/ (tables, figures, summary).
+# Params hold only evaluation.report keys and the variant/cohort names: report keys rerun the report only.
+REPORT = f"{RESULTS}/report"
+REPORT_TABLES = ["table1", "table2", "table3", "table3_paired", "table4", "table5"]
+REPORT_SETTINGS = config["evaluation"]["report"]
+CURVE_VARIANTS = [v for v in VARIANTS if v not in REPORT_SETTINGS["untrained_variants"]]
+MAP_VARIANTS = [v for v in REPORT_SETTINGS["feature_map_variants"] if v in VARIANTS]
+SHD_COHORTS = config["evaluation"]["shd"]["cohorts"]
+
+
+def report_targets():
+    """What `all` asks of the report (nothing without variants)."""
+    if not VARIANTS:
+        return []
+    targets = [f"{REPORT}/{name}.{ext}" for name in REPORT_TABLES for ext in ("csv", "md")]
+    targets += [f"{REPORT}/summary.html", f"{REPORT}/summary_fragment.html"]
+    targets += expand(f"{REPORT}/figure2_shd_{{cohort}}.png", cohort=SHD_COHORTS)
+    targets += [f"{REPORT}/training_curves.png"] if CURVE_VARIANTS else []
+    targets += [f"{REPORT}/feature_map.png"] if MAP_VARIANTS and PRETRAIN_COHORTS else []
+    return targets
+
+
+def _table_output(name):
+    return report(f"{REPORT}/{name}.csv", caption=f"../report/{name}.rst", category="Tables",
+                  labels={"table": name})
+
+
+rule report_tables:
+    input:
+        knn=f"{RESULTS}/eval/knn.parquet",
+        paired=f"{RESULTS}/eval/knn_paired.parquet",
+        retrieval=f"{RESULTS}/eval/retrieval.parquet",
+        cohort_summary=f"{RESULTS}/tables/cohort_summary.csv",
+        echo_encoder=f"{RESULTS}/echo/echo_encoder.json",
+    output:
+        **{f"{name}_csv": _table_output(name) for name in REPORT_TABLES},
+        **{f"{name}_md": f"{REPORT}/{name}.md" for name in REPORT_TABLES},
+        summary=report(f"{REPORT}/summary.html", caption="../report/summary.rst", category="Summary",
+                       labels={"page": "summary"}),
+        fragment=f"{REPORT}/summary_fragment.html",
+    params:
+        report=REPORT_SETTINGS,
+        references=config["evaluation"]["paired_references"],
+        variants=VARIANTS,
+        variant_specs=config.get("pretrain", {}).get("variants", {}),
+        pretrain_cohorts=PRETRAIN_COHORTS,
+        cohorts={c: {"synthetic": spec["synthetic"], "role": spec["role"]} for c, spec in config["cohorts"].items()},
+        echo_encoder={"echoprime_checkpoint": config["echo_encoder"]["echoprime_checkpoint"]},
+        ecg_encoder={"otis_checkpoint": config.get("ecg_encoder", {}).get("otis_checkpoint")},
+    log:
+        f"{RESULTS}/logs/report_tables.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/report_tables.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        f"{ENVS}/evaluate.yaml"
+    script:
+        "../../scripts/report_tables.py"
+
+
+rule report_shd_figure:
+    input:
+        knn=f"{RESULTS}/eval/knn.parquet",
+    output:
+        report(f"{REPORT}/figure2_shd_{{cohort}}.png", caption="../report/figure2_shd.rst", category="Figures",
+               labels={"figure": "Figure 2: SHD vs training data", "cohort": "{cohort}"}),
+    params:
+        synthetic=lambda wildcards: config["cohorts"][wildcards.cohort]["synthetic"],
+    log:
+        f"{RESULTS}/logs/report_shd_figure/{{cohort}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/report_shd_figure/{{cohort}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        f"{ENVS}/evaluate.yaml"
+    script:
+        "../../scripts/report_shd_figure.py"
+
+
+rule report_training_curves:
+    input:
+        curves=expand(f"{RESULTS}/models/{{variant}}/curve.parquet", variant=CURVE_VARIANTS),
+    output:
+        report(f"{REPORT}/training_curves.png", caption="../report/training_curves.rst", category="Figures",
+               labels={"figure": "Training curves"}),
+    params:
+        variants=CURVE_VARIANTS,
+    log:
+        f"{RESULTS}/logs/report_training_curves.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/report_training_curves.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        f"{ENVS}/evaluate.yaml"
+    script:
+        "../../scripts/report_training_curves.py"
+
+
+rule report_feature_map:
+    input:
+        features=expand(f"{RESULTS}/features/{{variant}}/{{cohort}}.parquet", variant=MAP_VARIANTS,
+                        cohort=PRETRAIN_COHORTS[:1]),
+        **INDEX_TABLES,
+    output:
+        report(f"{REPORT}/feature_map.png", caption="../report/feature_map.rst", category="Figures",
+               labels={"figure": "PCA of ECG features"}),
+    params:
+        variants=MAP_VARIANTS,
+        cohort=PRETRAIN_COHORTS[0] if PRETRAIN_COHORTS else None,
+        synthetic=config["cohorts"][PRETRAIN_COHORTS[0]]["synthetic"] if PRETRAIN_COHORTS else False,
+    log:
+        f"{RESULTS}/logs/report_feature_map.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/report_feature_map.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        f"{ENVS}/evaluate.yaml"
+    script:
+        "../../scripts/report_feature_map.py"
