@@ -38,3 +38,35 @@ def evaluation_params(config: dict, task: str) -> dict:
     ev = config["evaluation"]
     params = {"seed": ev["seed"], "knn": ev["knn"], "bootstrap": ev["bootstrap"]}
     return params | ({"lvef": ev["lvef"] | {"cohorts": None}} if task == "lvef" else {"shd": ev["shd"] | {"cohorts": None}})
+
+
+REPORT_TABLES = ("table1", "table2", "table3", "table3_paired", "table4", "table5")
+
+
+def knn_outputs(results: str, variants: list[str], config: dict, kind: str) -> list[str]:
+    """The per-job outputs of rule knn (kind: results | scores) of every variant and (task, cohort)."""
+    suffix = {"results": "parquet", "scores": "scores.parquet"}[kind]
+    return [f"{results}/eval/knn/{v}/{task}_{cohort}.{suffix}" for v in variants for task, cohort in knn_jobs(config)]
+
+
+def curve_variants(config: dict, variants: list[str]) -> list[str]:
+    """Variants with a training curve: all but evaluation.report.untrained_variants."""
+    return [v for v in variants if v not in config["evaluation"]["report"]["untrained_variants"]]
+
+
+def map_variants(config: dict, variants: list[str]) -> list[str]:
+    """Variants of the PCA feature map that are configured."""
+    return [v for v in config["evaluation"]["report"]["feature_map_variants"] if v in variants]
+
+
+def report_targets(results: str, config: dict, variants: list[str], pretrain_cohorts: list[str]) -> list[str]:
+    """What `all` asks of the evaluation and report (nothing without variants)."""
+    if not variants:
+        return []
+    report = f"{results}/report"
+    targets = [f"{report}/{name}.{ext}" for name in REPORT_TABLES for ext in ("csv", "md")]
+    targets += [f"{report}/summary.html", f"{report}/summary_fragment.html"]
+    targets += [f"{report}/figure2_shd_{cohort}.png" for cohort in config["evaluation"]["shd"]["cohorts"]]
+    targets += [f"{report}/training_curves.png"] if curve_variants(config, variants) else []
+    targets += [f"{report}/feature_map.png"] if map_variants(config, variants) and pretrain_cohorts else []
+    return targets

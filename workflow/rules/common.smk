@@ -7,6 +7,7 @@ sys.path.insert(0, workflow.basedir)
 
 from echo2ecg import readers
 from echo2ecg.config import ConfigError, validate_config, check_synthetic_roots, pretrain_variants
+from echo2ecg.evaluate.settings import report_targets
 from echo2ecg.ingest import manifest_rows, shard_manifest
 from echo2ecg.sharding import shard_name
 
@@ -199,5 +200,5 @@ def all_targets():
         f"{RESULTS}/echo/view_embeddings.parquet",
         f"{RESULTS}/echo/echo_embedding_phenotype.json",
     ]
-    targets += report_targets()  # workflow/rules/report.smk: evaluation tables, figures, summary
+    targets += report_targets(RESULTS, config, VARIANTS, PRETRAIN_COHORTS)  # evaluation and report
     return targets

@@ -8,22 +8,16 @@
 # bootstrap differences between variants from them (the same resamples for every variant).
 # Params hold only evaluation keys (the LVEF jobs only the LVEF ones, the SHD jobs only the SHD
 # ones), so evaluation keys rerun the evaluation and the report, never pre-training.
-from echo2ecg.evaluate.settings import check_evaluation_config, evaluation_params, knn_jobs
+from echo2ecg.evaluate.settings import check_evaluation_config, evaluation_params, knn_outputs
 
 check_evaluation_config(config)
 
 EVALUATION = config["evaluation"]
-KNN_JOBS = knn_jobs(config)
 INDEX_TABLES = {name: f"{RESULTS}/tables/{name}.parquet" for name in ("ecgs", "pairs", "phenotypes", "splits")}
 
 
 wildcard_constraints:
     task="lvef|shd",
-
-
-def knn_outputs(kind):
-    suffix = {"results": "parquet", "scores": "scores.parquet"}[kind]
-    return [f"{RESULTS}/eval/knn/{v}/{task}_{cohort}.{suffix}" for v in VARIANTS for task, cohort in KNN_JOBS]
 
 
 rule knn:
@@ -51,8 +45,8 @@ rule knn:
 
 rule knn_summary:
     input:
-        results=knn_outputs("results"),
-        scores=knn_outputs("scores"),
+        results=knn_outputs(RESULTS, VARIANTS, config, "results"),
+        scores=knn_outputs(RESULTS, VARIANTS, config, "scores"),
     output:
         knn=f"{RESULTS}/eval/knn.parquet",
         paired=f"{RESULTS}/eval/knn_paired.parquet",

@@ -2,29 +2,13 @@
 # the ECG features, and the summary that `snakemake --report report.html` shows on its landing page
 # (workflow/report/workflow.rst includes it). Code: echo2ecg/report/ (tables, figures, summary).
 # Params hold only evaluation.report keys and the variant/cohort names: report keys rerun the report only.
+from echo2ecg.evaluate.settings import REPORT_TABLES, curve_variants, map_variants
+
 REPORT = f"{RESULTS}/report"
-REPORT_TABLES = ["table1", "table2", "table3", "table3_paired", "table4", "table5"]
 REPORT_SETTINGS = config["evaluation"]["report"]
-CURVE_VARIANTS = [v for v in VARIANTS if v not in REPORT_SETTINGS["untrained_variants"]]
-MAP_VARIANTS = [v for v in REPORT_SETTINGS["feature_map_variants"] if v in VARIANTS]
+CURVE_VARIANTS = curve_variants(config, VARIANTS)
+MAP_VARIANTS = map_variants(config, VARIANTS)
 SHD_COHORTS = config["evaluation"]["shd"]["cohorts"]
-
-
-def report_targets():
-    """What `all` asks of the report (nothing without variants)."""
-    if not VARIANTS:
-        return []
-    targets = [f"{REPORT}/{name}.{ext}" for name in REPORT_TABLES for ext in ("csv", "md")]
-    targets += [f"{REPORT}/summary.html", f"{REPORT}/summary_fragment.html"]
-    targets += expand(f"{REPORT}/figure2_shd_{{cohort}}.png", cohort=SHD_COHORTS)
-    targets += [f"{REPORT}/training_curves.png"] if CURVE_VARIANTS else []
-    targets += [f"{REPORT}/feature_map.png"] if MAP_VARIANTS and PRETRAIN_COHORTS else []
-    return targets
-
-
-def _table_output(name):
-    return report(f"{REPORT}/{name}.csv", caption=f"../report/{name}.rst", category="Tables",
-                  labels={"table": name})
 
 
 rule report_tables:
@@ -35,7 +19,12 @@ rule report_tables:
         cohort_summary=f"{RESULTS}/tables/cohort_summary.csv",
         echo_encoder=f"{RESULTS}/echo/echo_encoder.json",
     output:
-        **{f"{name}_csv": _table_output(name) for name in REPORT_TABLES},
+        **{
+            f"{name}_csv": report(
+                f"{REPORT}/{name}.csv", caption=f"../report/{name}.rst", category="Tables", labels={"table": name}
+            )
+            for name in REPORT_TABLES
+        },
         **{f"{name}_md": f"{REPORT}/{name}.md" for name in REPORT_TABLES},
         summary=report(f"{REPORT}/summary.html", caption="../report/summary.rst", category="Summary",
                        labels={"page": "summary"}),
