@@ -6,7 +6,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from sklearn.decomposition import PCA  # noqa: E402
@@ -36,6 +36,10 @@ def shd_scaling_figure(knn: pd.DataFrame, path, cohort: str, synthetic: bool) ->
             ax.errorbar(x[repeated] * 1.04, part.loc[repeated, "repeat_auroc_mean"],
                         yerr=part.loc[repeated, "repeat_auroc_sd"], fmt="none", ecolor=colour, capsize=3, alpha=0.8)
     ax.set_xscale("log")
+    fractions = 100 * np.sort(shd["train_fraction"].astype(float).unique())
+    ax.set_xticks(fractions)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g} %"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel(f"Training data (% of the {cohort} train split, log scale)")
     ax.set_ylabel("AUROC, SHD classification")
     ax.axhline(0.5, color="grey", lw=0.8, ls=":")
