@@ -91,14 +91,18 @@ def main(argv=None) -> int:
                     row["speedup_vs_sklearn_loop"] = per_resample * args.n_resamples / ours
                 rows.append(row)
                 print(json.dumps(row), flush=True)
-    at_5000 = [r["seconds_per_result"] for r in rows if r["n_test"] == 5000]
+    at_5000 = [r["seconds_per_result"] for r in rows if r["n_test"] == 5000 and r["scores"] == "knn_votes"]
+    at_5000_continuous = [r["seconds_per_result"] for r in rows if r["n_test"] == 5000 and r["scores"] == "continuous"]
     result = {
         "what": "AUROC + AUPRC + balanced accuracy with 95 % percentile CIs over n_resamples bootstrap resamples "
                 "(resample drawing included), one result",
         "n_resamples": args.n_resamples, "repeats": args.repeats, "threads": 1,
         "timing": "process CPU time, fastest of the repeats",
-        "max_seconds_per_result_at_5000": max(at_5000) if at_5000 else None,
+        # kNN vote shares (k + 1 distinct scores per class) are what the workflow bootstraps
+        "max_seconds_per_result_at_5000_knn_scores": max(at_5000) if at_5000 else None,
+        "max_seconds_per_result_at_5000_continuous_scores": max(at_5000_continuous) if at_5000_continuous else None,
         "bound_seconds_per_result_at_5000": 0.2,
+        "load_average_1min": os.getloadavg()[0],
         "rows": rows,
         "machine": {"python": platform.python_version(), "processor": platform.processor() or platform.machine(),
                     "numpy": np.__version__},
@@ -106,7 +110,8 @@ def main(argv=None) -> int:
     }
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(result, indent=2))
-    print(f"max seconds per result at 5,000 test ECGs: {result['max_seconds_per_result_at_5000']:.3f} (bound 0.2)")
+    print(f"max seconds per result at 5,000 test ECGs: kNN scores {result['max_seconds_per_result_at_5000_knn_scores']:.3f}, "
+          f"continuous scores {result['max_seconds_per_result_at_5000_continuous_scores']:.3f} (bound 0.2)")
     return 0
 
 
