@@ -60,33 +60,40 @@ def _indicator(column_of_item: np.ndarray, n_columns: int, weight: np.ndarray | 
     return sparse.csr_array((data, (np.arange(n), column_of_item)), shape=(n, n_columns))
 
 
-def _level_counts(counts: np.ndarray, scores: np.ndarray, positive: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Resampled counts of negatives and positives at each distinct score level (ascending), two
-    ``(B, U)`` float64 arrays, from one product of the draw counts with a sparse indicator whose
-    first U columns are the negatives' levels and last U the positives'."""
+def _level_counts(counts: np.ndarray, scores: np.ndarray, positive: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Resampled counts on the m distinct score levels that hold a positive (ascending):
+    positives at level j, negatives tied with level j, and negatives in the gap just below level j
+    (gap m: above the top positive level); three (B, m), (B, m), (B, m + 1) float64 arrays from one
+    product of the draw counts with a sparse indicator. Only levels holding a positive matter to
+    AUROC and average precision, so negatives between two of them are pooled."""
     _, level_of = np.unique(scores, return_inverse=True)
-    n_levels = int(level_of.max()) + 1 if len(level_of) else 0
-    summed = counts @ _indicator(level_of + n_levels * positive.astype(np.int64), 2 * n_levels)
-    return summed[:, :n_levels].astype(np.float64), summed[:, n_levels:].astype(np.float64)
+    positive_levels = np.unique(level_of[positive])
+    m = len(positive_levels)
+    below = np.searchsorted(positive_levels, level_of)                  # positive levels strictly below
+    tied = (below < m) & (positive_levels[np.minimum(below, max(m - 1, 0))] == level_of) if m else np.zeros_like(positive)
+    column = np.where(positive, below, np.where(tied, m + below, 2 * m + below))
+    summed = counts @ _indicator(column, 3 * m + 1)
+    summed = summed.astype(np.float64)
+    return summed[:, :m], summed[:, m:2 * m], summed[:, 2 * m:]
 
 
-def _auroc_and_average_precision(neg: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Both metrics from the counts per ascending score level (NaN where a class is absent).
-    AUROC = sum_u pos_u (negatives below u + neg_u / 2) / (n_pos n_neg); average precision =
-    sum_u pos_u precision_u / n_pos with precision_u = share of positives among the items
-    scored >= u (the step-wise sum scikit-learn computes)."""
-    neg_below, pos_below = np.cumsum(neg, axis=1), np.cumsum(pos, axis=1)
-    n_neg, n_pos = neg_below[:, -1].copy(), pos_below[:, -1].copy()
-    # in place, few passes over the (B, U) arrays (U is about n for continuous scores)
-    neg_below -= neg                                 # negatives scored strictly below u
-    pos_below -= pos                                 # positives scored strictly below u
-    work = neg_below + 0.5 * neg
+def _auroc_and_average_precision(pos: np.ndarray, neg_tied: np.ndarray, neg_gap: np.ndarray
+                                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Both metrics from the counts of :func:`_level_counts` (NaN where a class is absent).
+    AUROC = sum_j pos_j (negatives below level j + negatives tied / 2) / (n_pos n_neg); average
+    precision = sum_j pos_j precision_j / n_pos with precision_j = share of positives among the
+    items scored >= level j (the step-wise sum scikit-learn computes)."""
+    n_pos = pos.sum(axis=1)
+    n_neg = neg_tied.sum(axis=1) + neg_gap.sum(axis=1)
+    neg_below = np.cumsum(neg_gap[:, :-1], axis=1)
+    neg_below += np.cumsum(neg_tied, axis=1)
+    neg_below -= neg_tied                                                # negatives strictly below level j
     with np.errstate(invalid="ignore", divide="ignore"):
-        auc = np.einsum("ij,ij->i", pos, work) / (n_pos * n_neg)
-        drawn = np.subtract((n_pos + n_neg)[:, None], neg_below, out=work)
-        drawn -= pos_below                           # items scored >= u
-        tp = np.subtract(n_pos[:, None], pos_below, out=pos_below)      # positives scored >= u
-        precision = np.divide(tp, drawn, out=tp, where=pos > 0)         # only read where pos > 0
+        auc = np.einsum("ij,ij->i", pos, neg_below + 0.5 * neg_tied) / (n_pos * n_neg)
+        pos_at_or_above = n_pos[:, None] - (np.cumsum(pos, axis=1) - pos)
+        drawn = pos_at_or_above + (n_neg[:, None] - neg_below)           # items scored >= level j
+        precision = np.divide(pos_at_or_above, drawn, out=np.zeros_like(drawn), where=pos > 0)
         ap = np.einsum("ij,ij->i", pos, precision) / n_pos
     undefined = (n_pos == 0) | (n_neg == 0)
     auc[undefined], ap[undefined] = np.nan, np.nan
