@@ -202,3 +202,10 @@ def all_targets():
     ]
     targets += report_targets(RESULTS, config, VARIANTS, PRETRAIN_COHORTS)  # evaluation and report
     return targets
+
+
+def gpus_for(device):
+    """GPUs a job asks its executor for (resources gpu=): one unless its stage is configured for
+    the CPU. "auto" runs on CUDA where the node has it, so on a cluster it asks for one
+    (Slurm: --gpus=1); the workstation profile's resources gpu=1 runs such jobs one at a time."""
+    return 0 if device == "cpu" else 1

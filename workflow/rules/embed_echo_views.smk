@@ -19,7 +19,7 @@ rule fit_echo_encoder:
     resources:
         mem_mb=8000,
         runtime=60,
-        gpu=1 if config["echo_encoder"]["device"] == "cuda" else 0,
+        gpu=gpus_for(config["echo_encoder"]["device"]),
     conda:
         f"{ENVS}/echo.yaml"
     script:
@@ -45,7 +45,7 @@ rule embed_echo_views:
     resources:
         mem_mb=8000,
         runtime=120,
-        gpu=1 if config["echo_encoder"]["device"] == "cuda" else 0,
+        gpu=gpus_for(config["echo_encoder"]["device"]),
     conda:
         f"{ENVS}/echo.yaml"
     script:
@@ -80,7 +80,7 @@ rule gather_view_embeddings:
         mem_mb=2000,
         runtime=20,
     conda:
-        f"{ENVS}/tables.yaml"
+        f"{ENVS}/echo.yaml"
     script:
         "../../scripts/gather_view_embeddings.py"
 

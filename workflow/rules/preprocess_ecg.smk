@@ -50,6 +50,6 @@ rule preprocess_ecgs:
         mem_mb=2000,
         runtime=20,
     conda:
-        f"{ENVS}/tables.yaml"
+        f"{ENVS}/preprocess_ecg.yaml"
     script:
         "../../scripts/preprocess_ecgs.py"
