@@ -10,6 +10,7 @@ configfile: "config.yaml"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/synthesize_cohort.smk"
+include: "workflow/rules/list_records.smk"
 include: "workflow/rules/ingest.smk"
 include: "workflow/rules/pair_ecg_echo.smk"
 include: "workflow/rules/split_patients.smk"
