@@ -247,6 +247,14 @@ def test_rerun_with_nothing_changed_schedules_nothing(tiny_run):
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
+def test_results_dir_elsewhere_moves_the_synthetic_roots_with_it(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    result = snakemake(tmp_path, "-n", extra_config=override(tmp_path / "dir.yaml", f"results_dir: {elsewhere}\n"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"output: {elsewhere}/raw/synthetic" in result.stdout
+    assert " results/" not in result.stdout
+
+
 def test_every_result_has_a_small_sidecar_with_its_full_provenance(tiny_run):
     results = tiny_run / "results"
     sidecars = sorted(results.rglob("*.prov.json"))
