@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import re
 import resource
@@ -96,11 +97,13 @@ def per_job_payload(roots: dict, n_shards: int) -> dict:
 def dry_run(workdir: Path, configfile: Path, cores: int) -> dict:
     command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--configfile",
                str(REPO / "config.yaml"), str(configfile), "--cores", str(cores), "-n", "--quiet", "rules"]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    usage_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     result = subprocess.run(command, cwd=workdir, capture_output=True, text=True)
     seconds = time.perf_counter() - start
-    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    before, peak_kib = usage_before.ru_maxrss, usage.ru_maxrss
+    cpu_s = (usage.ru_utime - usage_before.ru_utime) + (usage.ru_stime - usage_before.ru_stime)
     if result.returncode != 0:
         raise RuntimeError(result.stderr[-3000:])
     jobs = {}
@@ -109,7 +112,8 @@ def dry_run(workdir: Path, configfile: Path, cores: int) -> dict:
         if match and match.group(1) not in ("job", "count"):
             jobs[match.group(1)] = int(match.group(2))
     total = jobs.pop("total", sum(jobs.values()))
-    return {"seconds": round(seconds, 2), "peak_rss_mb": round(max(peak_kib, before) / 1024, 1), "jobs": total,
+    return {"seconds": round(seconds, 2), "cpu_seconds": round(cpu_s, 2), "load_average_1min": os.getloadavg()[0],
+            "peak_rss_mb": round(max(peak_kib, before) / 1024, 1), "jobs": total,
             "jobs_by_rule": jobs, "command": " ".join(command)}
 
 
@@ -122,11 +126,17 @@ def main() -> None:
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/echo2ecg_dag_scale"))
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results/dag_scale.json")
+    parser.add_argument("--reuse-data", action="store_true", help="keep index tables already in --workdir")
     args = parser.parse_args()
 
     args.workdir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    roots = write_index_tables(args.workdir / "data", args.ecgs, args.studies, args.views)
+    data = args.workdir / "data"
+    if args.reuse_data and (data / "mimic-iv-ecg/record_list.csv").exists():
+        roots = {"ecg_root": str(data / "mimic-iv-ecg"), "echo_root": str(data / "mimic-iv-echo"),
+                 "patients": max(1, args.ecgs // 5)}
+    else:
+        roots = write_index_tables(data, args.ecgs, args.studies, args.views)
     written_s = time.perf_counter() - start
     configfile = args.workdir / "mimic_scale.yaml"
     configfile.write_text(yaml.safe_dump({
@@ -143,7 +153,7 @@ def main() -> None:
         "ecgs": args.ecgs, "echo_studies": args.studies, "echo_views": args.views, "patients": roots["patients"],
         "shards": args.shards, "index_tables_written_s": round(written_s, 1),
         "dry_run": result, "per_shard_job": per_job_payload(roots, args.shards),
-        "machine": {"cpu_count": __import__("os").cpu_count(), "platform": platform.platform()},
+        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()},
         "reference_before": "main at 6978690: 100,000 ECGs (empty WFDB files), 64 shards: 49 s, 1.1 GB "
                             "(issue 9); each shard job listed ~3,000 raw files as inputs",
     }

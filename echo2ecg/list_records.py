@@ -72,7 +72,8 @@ def shard_file_digests(manifest: pd.DataFrame, n_shards: int) -> dict[int, str]:
     set order.
     """
     digests = {s: hashlib.sha256() for s in range(n_shards)}
-    for record_id, shard, files in zip(manifest["record_id"], manifest["shard"], manifest["source_files"]):
+    for record_id, shard, files in zip(manifest["record_id"].tolist(), manifest["shard"].tolist(),
+                                       manifest["source_files"].tolist()):
         lines = [f"{record_id}\n", *(_file_line(str(f)) for f in files)]
         digests[int(shard)].update("".join(lines).encode())
     return {s: d.hexdigest() for s, d in digests.items()}
@@ -82,6 +83,7 @@ def listing_digest(manifest: pd.DataFrame) -> str:
     """SHA-256 over what the listing yields (ids, shards, source paths): changes when a record is
     added, removed or moved, also for formats listed from a directory rather than an index file."""
     digest = hashlib.sha256()
-    for record_id, shard, path in zip(manifest["record_id"], manifest["shard"], manifest["source_path"]):
+    for record_id, shard, path in zip(manifest["record_id"].tolist(), manifest["shard"].tolist(),
+                                      manifest["source_path"].tolist()):
         digest.update(f"{record_id}\t{shard}\t{path}\n".encode())
     return digest.hexdigest()

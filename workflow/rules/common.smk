@@ -48,16 +48,21 @@ def _ensure_raw_data(cohort):
         checkpoints.synthesize_cohort.get()
 
 
+# What the DAG needs of a listing (ids, shards, files); the shard jobs read the full rows from
+# their manifest files.
+DAG_MANIFEST_COLUMNS = ["record_id", "shard", "source_path", "source_files"]
+
+
 @functools.cache
 def _ecg_manifest(cohort, index_mtime):
     spec = cohort_spec(cohort)
-    return list_records(spec["ecg_reader"], "ecg", spec["ecg_root"], config["ingest"]["n_shards"])
+    return list_records(spec["ecg_reader"], "ecg", spec["ecg_root"], config["ingest"]["n_shards"])[DAG_MANIFEST_COLUMNS]
 
 
 @functools.cache
 def _echo_manifest(cohort, index_mtime):
     spec = cohort_spec(cohort)
-    return list_records(spec["echo_reader"], "echo", spec["echo_root"], config["ingest"]["n_shards"])
+    return list_records(spec["echo_reader"], "echo", spec["echo_root"], config["ingest"]["n_shards"])[DAG_MANIFEST_COLUMNS]
 
 
 def _ecg_index_mtime(cohort):
