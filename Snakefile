@@ -5,7 +5,8 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config.yaml"
+# the embedded default, found from any working directory; --configfile files are merged on top
+configfile: f"{workflow.basedir}/config.yaml"
 
 
 report: "workflow/report/workflow.rst"
@@ -13,6 +14,7 @@ report: "workflow/report/workflow.rst"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/synthesize_cohort.smk"
+include: "workflow/rules/list_records.smk"
 include: "workflow/rules/ingest.smk"
 include: "workflow/rules/pair_ecg_echo.smk"
 include: "workflow/rules/split_patients.smk"

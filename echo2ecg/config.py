@@ -6,6 +6,7 @@ with min <= max, split fractions summing to 1) and names the offending key in ev
 """
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 
@@ -77,13 +78,46 @@ def _check_ranges(config: dict) -> None:
         raise ConfigError("config key cohorts: no cohort has role 'pretrain'")
 
 
+SYNTHETIC_SUBDIR = ("raw", "synthetic")
+ROOT_KEYS = ("ecg_root", "echo_root", "demographics")
+
+
+def synthetic_root(config: dict) -> str:
+    """Where synthesize_cohort writes: ``<results_dir>/raw/synthetic`` (follows results_dir)."""
+    return os.path.join(config["results_dir"], *SYNTHETIC_SUBDIR)
+
+
+def resolve_config(config: dict) -> dict:
+    """The effective cohort set, in place (run before :func:`validate_config`).
+
+    * ``cohorts`` empty or absent: the cohorts are a copy of ``demo_cohorts``. ``cohorts`` naming
+      any cohort replaces the demo set as a whole: Snakemake merges config files key by key, so a
+      user's file cannot remove the default's entries; keeping the demo set in its own key means
+      no demo cohort, and no demo path such as ``demographics``, reaches a user's cohort.
+    * Roots of synthetic cohorts given as relative paths are relative to :func:`synthetic_root`;
+      a root already under it is kept (idempotent).
+    """
+    if not config.get("cohorts"):
+        config["cohorts"] = copy.deepcopy(config.get("demo_cohorts") or {})
+    base = os.path.normpath(synthetic_root(config))
+    for spec in config["cohorts"].values():
+        if not isinstance(spec, dict) or not spec.get("synthetic"):
+            continue
+        for key in ROOT_KEYS:
+            value = spec.get(key)
+            if isinstance(value, str) and not os.path.isabs(value) and \
+                    not os.path.normpath(value).startswith(base + os.sep):
+                spec[key] = os.path.join(base, value)
+    return config
+
+
 def check_synthetic_roots(config: dict, synthetic_root: str) -> None:
     """Cohorts marked synthetic must read from the directory that synthesize_cohort writes."""
     prefix = os.path.normpath(synthetic_root)
     for name, spec in config["cohorts"].items():
         if not spec["synthetic"]:
             continue
-        for key in ("ecg_root", "echo_root", "demographics"):
+        for key in ROOT_KEYS:
             if key in spec and not os.path.normpath(spec[key]).startswith(prefix + os.sep):
                 raise ConfigError(f"config key cohorts.{name}.{key}: a synthetic cohort's root must lie under "
                                   f"{synthetic_root}/ (where synthesize_cohort writes), got {spec[key]!r}")

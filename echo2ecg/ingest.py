@@ -57,7 +57,7 @@ def manifest_rows(manifest: pd.DataFrame, shard: int) -> list[dict]:
 def _plain(value):
     if isinstance(value, (list, tuple, np.ndarray)):
         return [str(v) for v in value]
-    if value is None or (isinstance(value, float) and np.isnan(value)):
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
         return None
     if isinstance(value, np.generic):
         return value.item()

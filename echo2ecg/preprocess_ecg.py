@@ -418,7 +418,7 @@ def preprocess_ecg_shard(records: Sequence[dict], kept_ids: Iterable[str], reade
                          params: ECGPreprocessing, *, cohort: str, log: logging.Logger | None = None):
     """Rule preprocess_ecg: read the ECGs that ingest kept in one shard and write their model inputs.
 
-    ``records`` are the shard's manifest rows (the ingest shard's ``params``), ``kept_ids`` the ids
+    ``records`` are the shard's manifest rows (its manifest file, see echo2ecg/list_records.py), ``kept_ids`` the ids
     its index kept. Readers are streamed one record at a time. Returns the QC ledger of records
     that failed here (unreadable now, or a fault of :func:`ecg_faults`); read = written + excluded.
     """

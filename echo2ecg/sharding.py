@@ -25,7 +25,8 @@ def shard_of(record_id: str, n_shards: int, key: str = "echo2ecg-shard") -> int:
 
 
 def shards_of(record_ids, n_shards: int, key: str = "echo2ecg-shard") -> np.ndarray:
-    return np.array([shard_of(r, n_shards, key) for r in record_ids], dtype=np.int64)
+    ids = record_ids.tolist() if hasattr(record_ids, "tolist") else record_ids  # not per-element arrow access
+    return np.array([shard_of(r, n_shards, key) for r in ids], dtype=np.int64)
 
 
 def shard_name(shard: int) -> str:

@@ -5,14 +5,17 @@ import _package_path  # noqa: F401
 
 from echo2ecg import readers
 from echo2ecg.ingest import ingest_ecg_shard
+from echo2ecg.list_records import read_shard_records
 from echo2ecg.logs import stage_logger
-from echo2ecg.provenance import provenance_from_snakemake
+from echo2ecg.provenance import provenance_from_snakemake, raw_records_table
 
 started = dt.datetime.now(dt.timezone.utc)
 log = stage_logger("ingest_ecg_shard", snakemake.log[0])
+records = read_shard_records(snakemake.input.manifest)
+reader = readers.ecg_reader(snakemake.params.reader)
 kept, excluded = ingest_ecg_shard(
-    snakemake.params.records,
-    readers.ecg_reader(snakemake.params.reader),
+    records,
+    reader,
     cohort=snakemake.wildcards.cohort,
     dataset=snakemake.params.reader,
     shard=int(snakemake.wildcards.shard),
@@ -21,7 +24,7 @@ kept, excluded = ingest_ecg_shard(
 )
 kept.to_parquet(snakemake.output.index, index=False)
 excluded.to_parquet(snakemake.output.excluded, index=False)
-# raw records are identified by the content hashes in the index itself
-provenance_from_snakemake(snakemake, started_at=started, input_records=[
-    {"path": str(p), "sha256": h} for p, h in zip(kept["source_path"], kept["sha256"])
-], summary={"read": len(snakemake.params.records), "kept": len(kept), "excluded": len(excluded)})
+# the raw files read, in a table beside the sidecar (with the records' hashes where taken over files)
+hashes = {} if getattr(reader, "RECORDS_SHARE_FILES", False) else dict(zip(kept["ecg_id"], kept["sha256"]))
+provenance_from_snakemake(snakemake, started_at=started, records=raw_records_table(records, hashes),
+                          summary={"read": len(records), "kept": len(kept), "excluded": len(excluded)})

@@ -42,3 +42,61 @@ def test_synthetic_roots_must_lie_where_the_generator_writes(default_config):
         check_synthetic_roots(default_config, "results/raw/synthetic")
     default_config["cohorts"]["ukb"]["synthetic"] = False
     check_synthetic_roots(default_config, "results/raw/synthetic")
+
+
+# ---- your own data with one config file (cohorts replace demo_cohorts) ------------------------
+def _merged(*layers):
+    """What Snakemake does with --configfile layers (a key-wise recursive merge), then resolved."""
+    import copy
+
+    import yaml
+    from snakemake.utils import update_config
+
+    from echo2ecg.config import resolve_config
+    from conftest import REPO
+
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    for layer in layers:
+        update_config(config, copy.deepcopy(layer))
+    return resolve_config(config)
+
+
+def _paths(config):
+    return {f"{name}.{key}": value for name, spec in config["cohorts"].items() for key, value in spec.items()
+            if key.endswith("_root") or key == "demographics"}
+
+
+def test_a_users_cohorts_replace_the_demo_set_and_no_demo_path_leaks():
+    mine = {"role": "pretrain", "synthetic": False, "ecg_reader": "mimic_iv_ecg", "ecg_root": "/data/ecg",
+            "echo_reader": "mimic_iv_echo", "echo_root": "/data/echo", "split_source": "patient_hash"}
+    config = _merged({"cohorts": {"mimic": mine}})  # the demo's own cohort name, on purpose
+    validate_config(config)
+    assert config["cohorts"] == {"mimic": mine}
+    assert "demographics" not in config["cohorts"]["mimic"]
+
+
+def test_the_mimic_iv_preset_names_only_real_roots():
+    import yaml
+
+    from conftest import REPO
+
+    config = _merged(yaml.safe_load((REPO / "resources/presets/mimic_iv.yaml").read_text()))
+    validate_config(config)
+    assert set(config["cohorts"]) == {"mimic", "echonext", "ukb"}
+    assert not any(spec["synthetic"] for spec in config["cohorts"].values())
+    for key, path in _paths(config).items():
+        assert "synthetic" not in path and not path.startswith("results"), key
+    assert "demographics" not in config["cohorts"]["mimic"]
+
+
+def test_without_cohorts_the_demo_runs_with_roots_under_results_dir():
+    config = _merged({"results_dir": "/scratch/me/run1"})
+    validate_config(config)
+    assert set(config["cohorts"]) == {"mimic", "echonext", "ukb"}
+    for key, path in _paths(config).items():
+        assert path.startswith("/scratch/me/run1/raw/synthetic/"), key
+    check_synthetic_roots(config, "/scratch/me/run1/raw/synthetic")
+    from echo2ecg.config import resolve_config
+
+    again = resolve_config(config)  # idempotent (Snakemake parses the Snakefile again in jobs)
+    assert _paths(again) == _paths(config)

@@ -1,6 +1,7 @@
 """MIMIC-IV-ECG: WFDB records listed in ``record_list.csv`` (see FORMATS.md)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,8 @@ def list_ecg_records(root: str | Path) -> pd.DataFrame:
     """Manifest of the ECGs in ``record_list.csv``; WFDB records are not opened."""
     root = Path(root)
     table = pd.read_csv(root / "record_list.csv", dtype=str)
-    source = [str(root / p) for p in table["path"]]
+    base = str(root)  # os.path.join per row: pathlib per row costs ~30 us, 25 s at MIMIC-IV scale
+    source = [os.path.join(base, p) for p in table["path"].tolist()]
     manifest = pd.DataFrame({
         "record_id": table["study_id"],
         "patient_id": table["subject_id"],

@@ -7,6 +7,7 @@ decodes only the frames asked for (pydicom's frame-level ``iter_pixels``).
 from __future__ import annotations
 
 import io
+import os
 import warnings
 from pathlib import Path
 
@@ -33,9 +34,10 @@ def list_echo_views(root: str | Path) -> pd.DataFrame:
     """Manifest of the DICOM views in ``echo-record-list.csv`` (files are not opened)."""
     root = Path(root)
     table = pd.read_csv(root / "echo-record-list.csv", dtype=str)
-    source = [str(root / p) for p in table["dicom_filepath"]]
+    base = str(root)  # os.path per row: pathlib per row costs ~30 us, 15 s at MIMIC-IV scale
+    source = [os.path.join(base, p) for p in table["dicom_filepath"].tolist()]
     manifest = pd.DataFrame({
-        "record_id": [Path(p).stem for p in table["dicom_filepath"]],
+        "record_id": [os.path.splitext(os.path.basename(p))[0] for p in table["dicom_filepath"].tolist()],
         "study_id": table["study_id"],
         "patient_id": table["subject_id"],
         "acquired_at": table["acquisition_datetime"],

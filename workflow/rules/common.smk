@@ -6,16 +6,19 @@ import sys
 sys.path.insert(0, workflow.basedir)
 
 from echo2ecg import readers
-from echo2ecg.config import ConfigError, validate_config, check_synthetic_roots, pretrain_variants
+from echo2ecg.config import (ConfigError, check_synthetic_roots, pretrain_variants, resolve_config, synthetic_root,
+                             validate_config)
 from echo2ecg.evaluate.settings import report_targets
-from echo2ecg.ingest import manifest_rows, shard_manifest
+from echo2ecg.list_records import list_records, listing_digest, shard_file_digests
 from echo2ecg.sharding import shard_name
 
+# A user's `cohorts` replaces demo_cohorts as a whole; synthetic roots follow results_dir.
+resolve_config(config)
 # A bad config fails here, before any job runs, with a message naming the key.
 validate_config(config)
 
 RESULTS = config["results_dir"]
-SYNTHETIC_ROOT = f"{RESULTS}/raw/synthetic"
+SYNTHETIC_ROOT = synthetic_root(config)
 check_synthetic_roots(config, SYNTHETIC_ROOT)
 
 COHORTS = list(config["cohorts"])
@@ -52,71 +55,110 @@ def _ensure_raw_data(cohort):
         checkpoints.synthesize_cohort.get()
 
 
+# What the DAG needs of a listing (ids, shards, files); the shard jobs read the full rows from
+# their manifest files.
+DAG_MANIFEST_COLUMNS = ["record_id", "shard", "source_path", "source_files"]
+
+
 @functools.cache
 def _ecg_manifest(cohort, index_mtime):
     spec = cohort_spec(cohort)
-    reader = readers.ecg_reader(spec["ecg_reader"])
-    manifest = reader.list_ecg_records(spec["ecg_root"])
-    return shard_manifest(manifest, config["ingest"]["n_shards"])
+    return list_records(spec["ecg_reader"], "ecg", spec["ecg_root"], config["ingest"]["n_shards"])[DAG_MANIFEST_COLUMNS]
 
 
 @functools.cache
 def _echo_manifest(cohort, index_mtime):
     spec = cohort_spec(cohort)
-    reader = readers.echo_reader(spec["echo_reader"])
-    manifest = reader.list_echo_views(spec["echo_root"])
-    return shard_manifest(manifest, config["ingest"]["n_shards"])
+    return list_records(spec["echo_reader"], "echo", spec["echo_root"], config["ingest"]["n_shards"])[DAG_MANIFEST_COLUMNS]
 
 
-def ecg_manifest(cohort):
-    _ensure_raw_data(cohort)
+def _ecg_index_mtime(cohort):
     spec = cohort_spec(cohort)
     index = _index_paths(spec["ecg_root"], readers.INDEX_FILES[spec["ecg_reader"]])
     if spec["ecg_reader"] in readers.LISTED_BY_DIRECTORY:  # a new file changes the directory's mtime
         index += [os.path.join(dirpath, name) for dirpath, dirs, _ in os.walk(spec["ecg_root"]) for name in dirs] + [spec["ecg_root"]]
-    return _ecg_manifest(cohort, _index_mtime(index))
+    return _index_mtime(index)
+
+
+def _echo_index_mtime(cohort):
+    spec = cohort_spec(cohort)
+    return _index_mtime(_index_paths(spec["echo_root"], readers.INDEX_FILES[spec["echo_reader"]]))
+
+
+def ecg_manifest(cohort):
+    _ensure_raw_data(cohort)
+    return _ecg_manifest(cohort, _ecg_index_mtime(cohort))
 
 
 def echo_manifest(cohort):
     _ensure_raw_data(cohort)
-    spec = cohort_spec(cohort)
-    index = _index_paths(spec["echo_root"], readers.INDEX_FILES[spec["echo_reader"]])
-    return _echo_manifest(cohort, _index_mtime(index))
+    return _echo_manifest(cohort, _echo_index_mtime(cohort))
 
 
-def _shard_files(manifest, shard):
-    """Source files of one shard's records (of all records when shard is None)."""
-    part = manifest if shard is None else manifest[manifest["shard"] == int(shard)]
-    return sorted({f for files in part["source_files"] for f in files})
+# Per-shard digests of the records' files (path, size, mtime), computed once per DAG build: a
+# shard job's params, so that a changed raw file reruns only its shard (see echo2ecg/list_records.py).
+@functools.cache
+def _ecg_digests(cohort, index_mtime):
+    return shard_file_digests(_ecg_manifest(cohort, index_mtime), config["ingest"]["n_shards"])
 
 
-# ---- input functions and params of the ingest rules ------------------------------------------
-def ecg_shard_files(wildcards):
-    return _shard_files(ecg_manifest(wildcards.cohort), wildcards.shard)
+@functools.cache
+def _echo_digests(cohort, index_mtime):
+    return shard_file_digests(_echo_manifest(cohort, index_mtime), config["ingest"]["n_shards"])
 
 
-def ecg_shard_records(wildcards):
-    return manifest_rows(ecg_manifest(wildcards.cohort), int(wildcards.shard))
+# ---- input functions and params of the listing and ingest rules -------------------------------
+def ecg_index_files(wildcards):
+    _ensure_raw_data(wildcards.cohort)
+    spec = cohort_spec(wildcards.cohort)
+    return _index_paths(spec["ecg_root"], readers.INDEX_FILES[spec["ecg_reader"]])
 
 
-def echo_shard_files(wildcards):
-    return _shard_files(echo_manifest(wildcards.cohort), wildcards.shard)
+def echo_index_files(wildcards):
+    _ensure_raw_data(wildcards.cohort)
+    spec = cohort_spec(wildcards.cohort)
+    return _index_paths(spec["echo_root"], readers.INDEX_FILES[spec["echo_reader"]])
 
 
-def echo_shard_records(wildcards):
-    return manifest_rows(echo_manifest(wildcards.cohort), int(wildcards.shard))
+def ecg_listing_digest(wildcards):
+    return listing_digest(ecg_manifest(wildcards.cohort))
+
+
+def echo_listing_digest(wildcards):
+    return listing_digest(echo_manifest(wildcards.cohort))
+
+
+def ecg_shard_digest(wildcards):
+    _ensure_raw_data(wildcards.cohort)
+    return _ecg_digests(wildcards.cohort, _ecg_index_mtime(wildcards.cohort))[int(wildcards.shard)]
+
+
+def echo_shard_digest(wildcards):
+    _ensure_raw_data(wildcards.cohort)
+    return _echo_digests(wildcards.cohort, _echo_index_mtime(wildcards.cohort))[int(wildcards.shard)]
+
+
+def ecg_shard_manifest(wildcards):
+    """A shard's manifest (an input function: for a synthetic cohort its digest param needs the
+    synthesize_cohort checkpoint, and Snakemake wants that dependency among the inputs)."""
+    _ensure_raw_data(wildcards.cohort)
+    return f"{RESULTS}/interim/manifests/{wildcards.cohort}/ecgs/{wildcards.shard}.parquet"
+
+
+def echo_shard_manifest(wildcards):
+    _ensure_raw_data(wildcards.cohort)
+    return f"{RESULTS}/interim/manifests/{wildcards.cohort}/echo_views/{wildcards.shard}.parquet"
 
 
 def ecg_listing_files(wildcards):
-    """The files each cohort's ECGs are listed from (index files, or the records themselves
-    for formats listed by directory): ingest_ecgs lists them again to count records read."""
+    """The files each cohort's ECGs are listed from (index files) and the shard manifests that
+    list them: ingest_ecgs lists them again to count records read."""
     files = []
     for cohort in COHORTS:
         _ensure_raw_data(cohort)
         spec = cohort_spec(cohort)
         files += _index_paths(spec["ecg_root"], readers.INDEX_FILES[spec["ecg_reader"]])
-        if spec["ecg_reader"] in readers.LISTED_BY_DIRECTORY:
-            files += _shard_files(ecg_manifest(cohort), None)
+        files += [f"{RESULTS}/interim/manifests/{cohort}/ecgs/{shard}.parquet" for shard in SHARDS]
     return files
 
 

@@ -1,17 +1,18 @@
 # Stage: ingest -- index tables with content hashes, and the QC ledger of rejected records.
 # Code: echo2ecg/ingest.py (logic), echo2ecg/readers/ (one module per format).
-# Records are sharded by a keyed hash of their id; a shard's records travel in `params`, so a
-# change to one raw file reruns only its shard.
+# Records are sharded by a keyed hash of their id; a shard job reads its records from its manifest
+# (rules list_ecg_records / list_echo_views) and carries a digest of their files' (path, size,
+# mtime) in `params`, so a change to one raw file reruns only its shard.
 
 
 rule ingest_ecg_shard:
     input:
-        ecg_shard_files,
+        manifest=ecg_shard_manifest,
     output:
         index=f"{RESULTS}/interim/ingest/{{cohort}}/ecgs/{{shard}}.parquet",
         excluded=f"{RESULTS}/interim/ingest/{{cohort}}/ecgs/{{shard}}.excluded.parquet",
     params:
-        records=ecg_shard_records,
+        files_digest=ecg_shard_digest,
         reader=lambda wc: cohort_spec(wc.cohort)["ecg_reader"],
         min_duration_s=config["ecg_preprocessing"]["min_duration_s"],
     log:
@@ -58,12 +59,12 @@ rule ingest_ecgs:
 
 rule ingest_echo_shard:
     input:
-        echo_shard_files,
+        manifest=echo_shard_manifest,
     output:
         index=f"{RESULTS}/interim/ingest/{{cohort}}/echo_views/{{shard}}.parquet",
         excluded=f"{RESULTS}/interim/ingest/{{cohort}}/echo_views/{{shard}}.excluded.parquet",
     params:
-        records=echo_shard_records,
+        files_digest=echo_shard_digest,
         reader=lambda wc: cohort_spec(wc.cohort)["echo_reader"],
     log:
         f"{RESULTS}/logs/ingest_echo_shard/{{cohort}}/{{shard}}.log",

@@ -5,13 +5,14 @@
 rule prepare_echo_clips:
     input:
         views=f"{RESULTS}/interim/ingest/{{cohort}}/echo_views/{{shard}}.parquet",
-        raw=echo_shard_files,
+        manifest=echo_shard_manifest,
     output:
         clips=temp(f"{RESULTS}/interim/echo_clips/{{cohort}}/{{shard}}.npy"),
         index=temp(f"{RESULTS}/interim/echo_clips/{{cohort}}/{{shard}}.parquet"),
         excluded=f"{RESULTS}/interim/echo_clips/{{cohort}}/{{shard}}.excluded.parquet",
         stats=f"{RESULTS}/interim/echo_clips/{{cohort}}/{{shard}}.pixel_statistics.parquet",
     params:
+        files_digest=echo_shard_digest,
         reader=lambda wc: cohort_spec(wc.cohort)["echo_reader"],
         clips=config["echo_clips"],
     log:

@@ -1,19 +1,19 @@
 # Stage: preprocess_ecg -- float32 (N, 12, 5000) model inputs per shard, with a row -> ecg_id index.
 # Code: echo2ecg/preprocess_ecg.py
-# A shard depends only on its own raw files and its own ingest shard, so changing one raw ECG
-# reruns only that ECG's shard.
+# A shard depends only on its own raw files (their digest is a param) and its own ingest shard,
+# so changing one raw ECG reruns only that ECG's shard.
 
 
 rule preprocess_ecg:
     input:
         kept=f"{RESULTS}/interim/ingest/{{cohort}}/ecgs/{{shard}}.parquet",
-        raw=ecg_shard_files,
+        manifest=ecg_shard_manifest,
     output:
         ecgs=f"{RESULTS}/ecg/{{cohort}}/{{shard}}.npy",
         index=f"{RESULTS}/ecg/{{cohort}}/{{shard}}.parquet",
         excluded=f"{RESULTS}/ecg/{{cohort}}/{{shard}}.excluded.parquet",
     params:
-        records=ecg_shard_records,
+        files_digest=ecg_shard_digest,
         reader=lambda wc: cohort_spec(wc.cohort)["ecg_reader"],
         preprocessing=config["ecg_preprocessing"],
     log:
