@@ -67,6 +67,8 @@ class EchoClipPreparation:
     #                                   (not scaled: JPEG blocks and 1-pixel marks do not scale)
     min_component_fraction: float = 0.2  # a second sector must be this fraction of the largest
     min_sector_fraction: float = 0.01  # a piece of a fan moves over at least this fraction of the image
+    min_moving_share: float = 0.25  # a smaller moving piece: at least this share of it moves ...
+    max_hull_growth: float = 3.0  # ... and it grows a fan's hull by at most this times its area
     min_frames_for_static_removal: int = 4  # need this many frames to call a pixel static (fewer: the
     #                                         content is closed first, its bright pixels are patchy)
 
@@ -197,13 +199,13 @@ def _label_components(active: np.ndarray, close: int, opening: int) -> tuple[np.
 def _static_overlay(spread: np.ndarray, peak: np.ndarray, params: EchoClipPreparation) -> np.ndarray:
     """bool (H, W): burned-in marks -- bright pixels that never change and lie on a static stroke.
 
-    A static pixel counts only when at least ``mark_threshold`` bright and with at least two static
-    neighbours (3 x 3): text, ticks and icons are bright strokes, while tissue that barely moves
-    and dark blood pools leave dim or isolated unchanged pixels.
+    A static pixel counts only when at least ``mark_threshold`` bright and with a static neighbour
+    (3 x 3): text, ticks and icons are bright strokes, while tissue that barely moves and dark
+    blood pools leave dim or isolated unchanged pixels.
     """
     static = (spread <= params.static_tolerance) & (peak >= params.mark_threshold)
     neighbours = ndimage.correlate(static.astype(np.uint8), np.ones((3, 3), dtype=np.uint8), mode="constant")
-    return static & (neighbours >= 3)
+    return static & (neighbours >= 2)
 
 
 def _intensity(frames: np.ndarray) -> np.ndarray:
@@ -215,13 +217,33 @@ def _intensity(frames: np.ndarray) -> np.ndarray:
     return np.maximum(np.maximum(frames[..., 0], frames[..., 1]), frames[..., 2])
 
 
+def _row_extremes(region: np.ndarray, offset: tuple[int, int]) -> np.ndarray:
+    """(N, 2) float (col, row) of the leftmost and rightmost pixel of each row of ``region``."""
+    rows = np.flatnonzero(region.any(axis=1))
+    sub = region[rows]
+    left = sub.argmax(axis=1)
+    right = region.shape[1] - 1 - sub[:, ::-1].argmax(axis=1)
+    rows = rows + offset[0]
+    return np.concatenate([np.stack([left + offset[1], rows], 1), np.stack([right + offset[1], rows], 1)]).astype(float)
+
+
+def _hull_area(points: np.ndarray) -> float:
+    try:
+        return float(ConvexHull(points).volume)
+    except (QhullError, ValueError):  # degenerate: a line or a point
+        return 0.0
+
+
 def _sector_groups(parts: np.ndarray, motion: np.ndarray, params: EchoClipPreparation) -> list[np.ndarray]:
     """Labels of the content components that make each sector.
 
     Components with speckle motion of at least ``min_sector_fraction`` of the image are pieces
     of a fan (a dark chamber across the fan can cut it into pieces stacked in depth); pieces whose
-    column spans overlap are one fan, fans side by side (dual displays) do not overlap. Fans with
-    at least ``min_component_fraction`` of the largest fan's motion are kept.
+    column spans overlap are one fan, fans side by side (dual displays) do not overlap. A smaller
+    moving component (a corner of the fan cut off by a chamber reaching its edge) joins a fan when
+    that grows the fan's convex hull by at most ``max_hull_growth`` times its own area; a mark
+    beside the fan (a frame counter) would grow it by far more. Fans with at least
+    ``min_component_fraction`` of the largest fan's motion are kept.
     """
     pieces = np.flatnonzero(motion >= params.min_sector_fraction * parts.size) + 1
     if len(pieces) == 0:
@@ -236,6 +258,23 @@ def _sector_groups(parts: np.ndarray, motion: np.ndarray, params: EchoClipPrepar
         else:
             groups.append([k])
             end = stop
+    area = np.bincount(parts.ravel(), minlength=len(motion) + 1)[1:]
+    small = [k for k in np.argsort(-motion) + 1
+             if k not in pieces and motion[k - 1] > 0 and motion[k - 1] >= params.min_moving_share * area[k - 1]]
+    if small:
+        def extremes(k):
+            box = boxes[k - 1]
+            return _row_extremes(parts[box] == k, (box[0].start, box[1].start))
+        points = [np.concatenate([extremes(k) for k in g]) for g in groups]
+        hulls = [_hull_area(p) for p in points]
+        for k in small:
+            own = extremes(k)
+            for g, group in enumerate(groups):
+                grown = _hull_area(np.concatenate([points[g], own]))
+                if grown - hulls[g] <= params.max_hull_growth * area[k - 1]:
+                    group.append(k)
+                    points[g], hulls[g] = np.concatenate([points[g], own]), grown
+                    break
     totals = np.array([motion[np.array(g) - 1].sum() for g in groups])
     return [np.array(g) for g, total in zip(groups, totals) if total >= params.min_component_fraction * totals.max()]
 

@@ -38,7 +38,7 @@ _PHASE_KNOTS = np.array([0.0, 0.04, 0.2, 0.36, 0.48, 0.6, 0.84, 0.95, 1.0])
 _FILL_KNOTS = np.array([1.0, 1.0, 0.55, 0.0, 0.42, 0.78, 0.83, 1.0, 1.0])
 
 # Grey levels (before speckle) of the tissue classes.
-TISSUE_LEVEL, MYOCARDIUM_LEVEL, CAVITY_LEVEL, VALVE_LEVEL = 80.0, 165.0, 16.0, 235.0
+TISSUE_LEVEL, MYOCARDIUM_LEVEL, CAVITY_LEVEL, VALVE_LEVEL = 96.0, 165.0, 16.0, 235.0
 
 
 def volume_fraction(phase: np.ndarray) -> np.ndarray:
