@@ -208,13 +208,27 @@ def _static_overlay(spread: np.ndarray, peak: np.ndarray, params: EchoClipPrepar
     return static & (neighbours >= 2)
 
 
-def _intensity(frames: np.ndarray) -> np.ndarray:
-    """uint8 (F, H, W): the frames' brightness (grey, or the brightest colour channel)."""
-    if frames.ndim == 3:
-        return frames
-    if _channels_equal(frames):
-        return frames[..., 0]
-    return np.maximum(np.maximum(frames[..., 0], frames[..., 1]), frames[..., 2])
+def _temporal_range_and_peak(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per pixel: temporal range and brightest value, both (H, W) uint8, max over channels."""
+    high = frames.max(axis=0)
+    spread = high - frames.min(axis=0)  # uint8, never negative
+    if spread.ndim == 3:  # channel max without a slow reduction over a length-3 axis
+        spread = np.maximum(np.maximum(spread[..., 0], spread[..., 1]), spread[..., 2])
+        high = np.maximum(np.maximum(high[..., 0], high[..., 1]), high[..., 2])
+    return spread, high
+
+
+def _often_bright(frames: np.ndarray, threshold: int, pool: int) -> np.ndarray:
+    """bool (ceil(H / pool), ceil(W / pool)): bright (some channel) in at least half the frames.
+
+    Sampled at the top-left pixel of each pool x pool cell (the grid the morphology runs on) and,
+    from 8 frames on, in every second frame (speed; a sweeping cursor lights a pixel in one).
+    """
+    step = 2 if frames.shape[0] >= 8 else 1
+    sampled = frames[::step, ::pool, ::pool]
+    channels = [sampled] if sampled.ndim == 3 else [sampled[..., c] for c in range(sampled.shape[-1])]
+    counts = np.max([(channel > threshold).sum(axis=0, dtype=np.uint16) for channel in channels], axis=0)
+    return counts * 2 >= sampled.shape[0]
 
 
 def _row_extremes(region: np.ndarray, offset: tuple[int, int]) -> np.ndarray:
@@ -305,28 +319,25 @@ def ultrasound_sector_mask(frames: np.ndarray, params: EchoClipPreparation = DEF
     resolution.
     """
     frames = _as_frames(frames)
-    intensity = _intensity(frames)
-    n_frames, height, width = intensity.shape
-    peak = intensity.max(axis=0)
-    spread = peak - intensity.min(axis=0)
-    bright = peak > params.intensity_threshold
-    if n_frames > 1:
-        content = bright & (spread > params.static_tolerance)
-        often = (intensity > params.intensity_threshold).sum(axis=0, dtype=np.uint16) * 2 >= n_frames
-        moving = (spread > params.motion_threshold) & often
-    else:
-        content = moving = bright
+    spread, peak = _temporal_range_and_peak(frames)
+    n_frames, height, width = frames.shape[:3]
     pool = max(1, min(height, width) // 300)
     scale = min(height, width) / 600.0 / pool
     close = max(1, round(params.close_iterations * scale)) if params.close_iterations > 0 else 0
     opening = max(1, round(params.open_iterations * scale)) if params.open_iterations > 0 else 0
+    bright = peak > params.intensity_threshold
+    if n_frames > 1:
+        content = _pool_any(bright & (spread > params.static_tolerance), pool)
+        moving = _pool_any(spread > params.motion_threshold, pool) & _often_bright(frames, params.intensity_threshold, pool)
+    else:
+        content = moving = _pool_any(bright, pool)
     # from a few frames the bright pixels are patchy (dark speckle grains): close them first
     few = n_frames < params.min_frames_for_static_removal
-    parts, n_parts = _label_components(_pool_any(content, pool), close if few else 0, params.content_open_iterations)
+    parts, n_parts = _label_components(content, close if few else 0, params.content_open_iterations)
     mask = np.zeros((height, width), dtype=bool)
     if n_parts == 0:
         return mask
-    motion, _ = _label_components(_pool_any(moving, pool), close, opening)
+    motion, _ = _label_components(moving, close, opening)
     motion = np.bincount(parts[motion > 0], minlength=n_parts + 1)[1:]
     for group in _sector_groups(parts, motion, params):
         region = np.isin(parts, group)

@@ -135,7 +135,8 @@ def speckle_frames(fields: np.ndarray, times_s: np.ndarray, rate: np.ndarray) ->
     ``fields``: (4, H, W) unit-variance Gaussian fields, the real and imaginary parts of two
     independent complex fields A and B (:func:`_grain`). Pixel p at time t:
     ``|cos(theta) A_p + sin(theta) B_p|`` with ``theta = rate_p * t``, so every frame is Rayleigh
-    and the correlation between frames falls as cos(rate * dt).
+    and the correlation between frames falls as cos(rate * dt); magnitudes are then averaged over
+    three neighbouring columns (lateral blur).
     """
     a_re, a_im, b_re, b_im = fields
     theta = np.asarray(times_s, dtype=np.float32)[:, None, None] * rate[None]
@@ -149,6 +150,8 @@ def speckle_frames(fields: np.ndarray, times_s: np.ndarray, rate: np.ndarray) ->
     c *= c
     re += c
     np.sqrt(re, out=re)
+    # the display's lateral blur (and log compression) narrows the grain's spread, as before
+    re = (re + np.roll(re, 1, axis=-1) + np.roll(re, -1, axis=-1)) / np.float32(3.0)
     # |g| with unit-variance real and imaginary parts is Rayleigh(1): mean sqrt(pi / 2)
     re *= np.float32(0.65 / np.sqrt(np.pi / 2.0))
     re += np.float32(0.35)

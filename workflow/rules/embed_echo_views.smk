@@ -85,14 +85,6 @@ rule gather_view_embeddings:
         "../../scripts/gather_view_embeddings.py"
 
 
-def echo_truth_files(wildcards):
-    """The generator's truth (view types, wall thickness) when an echo cohort is synthetic; else none."""
-    if not any(cohort_spec(cohort)["synthetic"] for cohort in ECHO_COHORTS):
-        return {}
-    checkpoints.synthesize_cohort.get()
-    return {"truth_views": f"{SYNTHETIC_ROOT}/truth/views.parquet", "truth_hearts": f"{SYNTHETIC_ROOT}/truth/hearts.parquet"}
-
-
 rule assess_echo_embeddings:
     input:
         unpack(echo_truth_files),
