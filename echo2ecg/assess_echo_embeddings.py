@@ -26,6 +26,7 @@ from sklearn.preprocessing import StandardScaler
 PIXEL_STATISTICS = ("dark_area_max", "dark_area_min", "dark_area_change", "brightness_mean")
 PHENOTYPES = ("lvef", "lvedv", "lvesv", "lvsv", "shd", "wall_mm")  # wall_mm: from the generator's truth
 BINARY_PHENOTYPES = ("shd",)
+VIEW_GROUPS = {"apical": ("A4C", "A2C", "A3C"), "parasternal": ("PLAX", "PSAX")}
 REDUCED_EF, NORMAL_EF = 40.0, 50.0
 
 
@@ -85,21 +86,28 @@ def held_out_scores(features: np.ndarray, lvef: np.ndarray, groups: np.ndarray, 
 
 def phenotypes_by_view_type(per_view: pd.DataFrame, columns, targets: pd.DataFrame, patient: pd.Series,
                             n_splits: int = 5) -> dict:
-    """{phenotype: {"study": scores, "by_view_type": {view type: scores}}} of mean-pooled embeddings.
+    """{phenotype: {"study", "by_view_type", "by_view_group"}} scores of mean-pooled embeddings.
 
     ``per_view``: view_id, study_id, (view_type), embedding columns; ``targets``: index study_id,
     one column per phenotype. "study" pools all of a study's views; a view type pools only the
-    study's views of that type (studies without one are left out of that row).
+    study's views of that type, a view group (:data:`VIEW_GROUPS`: apical, parasternal) its views
+    of the group's types (studies without one are left out of that row).
     """
     pools = {"study": study_means(per_view, columns)}
+    groups = {}
     if "view_type" in per_view.columns and per_view["view_type"].notna().any():
-        for view_type, views in per_view.dropna(subset=["view_type"]).groupby("view_type"):
+        typed = per_view.dropna(subset=["view_type"])
+        for view_type, views in typed.groupby("view_type"):
             pools[str(view_type)] = study_means(views, columns)
+        for group, types in VIEW_GROUPS.items():
+            views = typed[typed["view_type"].isin(types)]
+            if len(views):
+                groups[group] = study_means(views, columns)
     result = {}
     for name in targets.columns:
         values = targets[name].dropna()
-        entry: dict = {"by_view_type": {}}
-        for pool_name, pooled in pools.items():
+        entry: dict = {"by_view_type": {}, "by_view_group": {}}
+        for pool_name, pooled in [*pools.items(), *((f"group:{g}", p) for g, p in groups.items())]:
             common = pooled.index.intersection(values.index).intersection(patient.index)
             if len(np.unique(patient.loc[common])) < 2 * n_splits:
                 continue
@@ -107,6 +115,8 @@ def phenotypes_by_view_type(per_view: pd.DataFrame, columns, targets: pd.DataFra
                                       patient.loc[common].astype(str).to_numpy(), name in BINARY_PHENOTYPES, n_splits)
             if pool_name == "study":
                 entry["study"] = scores
+            elif pool_name.startswith("group:"):
+                entry["by_view_group"][pool_name.split(":", 1)[1]] = scores
             else:
                 entry["by_view_type"][pool_name] = scores
         result[name] = entry

@@ -71,5 +71,7 @@ def test_phenotypes_by_view_type_show_what_each_view_type_carries():
     assert result["lvef"]["by_view_type"]["A4C"]["r2"] > 0.9 and result["lvef"]["by_view_type"]["PLAX"]["r2"] < 0.1
     assert result["wall_mm"]["by_view_type"]["PLAX"]["r2"] > 0.9 and result["wall_mm"]["by_view_type"]["A4C"]["r2"] < 0.1
     assert result["shd"]["by_view_type"]["PLAX"]["auroc"] > 0.95 and result["shd"]["by_view_type"]["A4C"]["auroc"] < 0.7
+    assert result["wall_mm"]["by_view_group"]["parasternal"]["r2"] > 0.9
+    assert result["lvef"]["by_view_group"]["apical"]["r2"] > 0.9
     for name in result:  # the study (all its views) carries every phenotype
         assert result[name]["study"]["r2"] > 0.8 and result[name]["study"]["n_studies"] == n
