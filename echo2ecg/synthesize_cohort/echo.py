@@ -123,17 +123,15 @@ def _smooth_field(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarra
 
 
 def _grain(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
-    """Two unit-variance Gaussian fields (2, H, W), smoothed along the lateral axis (speckle grain)."""
-    g = rng.standard_normal((2, *shape), dtype=np.float32)
-    g = (g + np.roll(g, 1, axis=-1) + np.roll(g, -1, axis=-1)) / np.float32(np.sqrt(3.0))
-    return g
+    """Two independent unit-variance Gaussian fields (2, H, W): real and imaginary part of one."""
+    return rng.standard_normal((2, *shape), dtype=np.float32)
 
 
 def speckle_frames(fields: np.ndarray, times_s: np.ndarray, rate: np.ndarray) -> np.ndarray:
     """Speckle (F, H, W) float32 at ``times_s`` (F,), mean about 1: Rayleigh magnitudes that decorrelate.
 
     ``fields``: (4, H, W) unit-variance Gaussian fields, the real and imaginary parts of two
-    independent complex fields A and B (:func:`_grain`). Pixel p at time t:
+    independent complex fields A and B (:func:`_grain`), independent from pixel to pixel. Pixel p at time t:
     ``|cos(theta) A_p + sin(theta) B_p|`` with ``theta = rate_p * t``, so every frame is Rayleigh
     and the correlation between frames falls as cos(rate * dt); magnitudes are then averaged over
     three neighbouring columns (lateral blur).
@@ -150,7 +148,7 @@ def speckle_frames(fields: np.ndarray, times_s: np.ndarray, rate: np.ndarray) ->
     c *= c
     re += c
     np.sqrt(re, out=re)
-    # the display's lateral blur (and log compression) narrows the grain's spread, as before
+    # the display's lateral blur makes the grain (and narrows its spread)
     re = (re + np.roll(re, 1, axis=-1) + np.roll(re, -1, axis=-1)) / np.float32(3.0)
     # |g| with unit-variance real and imaginary parts is Rayleigh(1): mean sqrt(pi / 2)
     re *= np.float32(0.65 / np.sqrt(np.pi / 2.0))
