@@ -177,7 +177,8 @@ def main() -> None:
                     read(path, list(range(probe(path))))
                 entry["cpu_ms_decode_all_frames_with_reader"] = 1e3 * (time.process_time() - c0) / 5
         result[f"{name}_{height}x{width}"] = entry
-    result |= {"cpu": platform.processor() or platform.machine(), "python": platform.python_version(),
+    result |= {"load_average_1_5_15_min": list(os.getloadavg()), "cpu_count": os.cpu_count(),
+               "cpu": platform.processor() or platform.machine(), "python": platform.python_version(),
                "torch": torch.__version__, "pydicom": pydicom.__version__}
     print(json.dumps(result, indent=2))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
