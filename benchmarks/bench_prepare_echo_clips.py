@@ -1,15 +1,18 @@
-"""Benchmark: echo views per second per core, decode-to-clip (RECIPE.md section 4).
+"""Benchmark: echo views per second per core, decode-to-clip, and the sector mask's accuracy,
+on the workflow's own cines (RECIPE.md section 4).
 
-Writes a JPEG Baseline multi-frame ultrasound DICOM (60 frames, 600 x 800, RGB stored as
-YBR_FULL_422, fan with moving speckle plus burned-in text, depth ticks and a sweeping ECG
-trace) to a temporary directory, then times, per view, on one thread:
-probe header -> needed_frame_indices -> decode only those frames -> prepare_view_clip.
-Also times decoding all 60 frames, to show what decoding only the needed ones saves, and an
-inline decoder (pydicom for the fragments, Pillow for JPEG and YCbCr -> RGB) for comparison.
-CPU time (time.process_time) is the per-core figure; wall time is also reported (the machine
-may be shared).
+Cines are rendered by the cohort generator (``echo2ecg.synthesize_cohort.echo.render_echo_view``:
+decorrelating speckle, dim far field, a quiet patch, burned-in text, depth scale, ECG trace and
+cursor, ticks and a focus marker on the fan's edge), half of them tinted to RGB, and written as
+the cohort writes them (``writers.write_dicom``: JPEG Baseline quality 90, or uncompressed). For
+each frame size and view type, per view: the kept fraction of the generator's true fan
+(``true_fan_mask``) and the spilled fraction (kept pixels outside it, of all kept pixels), on
+the frames the workflow decodes. Timing, per view, on one thread: probe header ->
+needed_frame_indices -> decode only those frames -> prepare_view_clip; CPU time
+(time.process_time) is the per-core figure; wall time is also reported (the machine may be
+shared).
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_prepare_echo_clips.py [--views 30]
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_prepare_echo_clips.py [--views-per-type 6]
 
 Prints the figures and writes benchmarks/results/prepare_echo_clips.json.
 """
@@ -26,16 +29,14 @@ import platform
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import pydicom
 import torch
 from PIL import Image
-from pydicom.dataset import FileMetaDataset
-from pydicom.encaps import encapsulate, generate_frames
-from pydicom.uid import JPEGBaseline8Bit, UltrasoundMultiFrameImageStorage, generate_uid
-from scipy import ndimage
+from pydicom.encaps import generate_frames
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -45,67 +46,48 @@ from echo2ecg.prepare_echo_clips import (  # noqa: E402
     prepare_view_clip,
     ultrasound_sector_mask,
 )
+from echo2ecg.synthesize_cohort.echo import VIEW_TYPES, render_echo_view, tint, true_fan_mask  # noqa: E402
+from echo2ecg.synthesize_cohort.hearts import sample_hearts  # noqa: E402
+from echo2ecg.synthesize_cohort.writers import write_dicom  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "prepare_echo_clips.json"
 
 
-def synthetic_cine(n_frames: int, height: int, width: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """uint8 RGB (F, H, W, 3) echo-like cine and its true sector mask (H, W)."""
+FRAME_SIZES = {"demo": (128, 160), "paper": (600, 800)}  # config synthetic.echo_frame_size; MIMIC-IV-ECHO's
+
+
+def generator_views(height: int, width: int, n_per_type: int, n_frames: int, seed: int):
+    """(view_type, frames, fps, compressed) of cines rendered and encoded as the cohort generator does."""
     rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-    apex_y, apex_x, radius, half_angle = 0.06 * height, 0.5 * width, 0.85 * height, np.radians(38.0)
-    sector = (np.hypot(yy - apex_y, xx - apex_x) <= radius) & (
-        np.abs(np.arctan2(xx - apex_x, yy - apex_y)) <= half_angle) & (yy >= apex_y)
-    texture = ndimage.gaussian_filter(rng.rayleigh(1.0, (height + 40, width + 40)).astype(np.float32), 1.0)
-    texture = np.clip(100 + 120 * (texture - texture.mean()) / texture.std(), 0, 255)
-    frames = np.zeros((n_frames, height, width, 3), dtype=np.uint8)
-    cols = np.arange(int(0.08 * width), int(0.92 * width))
-    for f in range(n_frames):
-        dy, dx = int(round(6 * np.sin(2 * np.pi * f / 13))), int(round(4 * np.cos(2 * np.pi * f / 11)))
-        image = texture[20 + dy:20 + dy + height, 20 + dx:20 + dx + width]
-        image = image * rng.uniform(0.8, 1.2, (height, width)).astype(np.float32) * sector
-        frames[f] = np.clip(image, 0, 255).astype(np.uint8)[..., None]
-        frames[f, 8:30, 8:int(0.2 * width)] = 230  # static text block
-        frames[f, 10:24, width - 40:width - 10] = (f * 37) % 256  # changing frame counter
-        cursor = cols[0] + (f * 17) % len(cols)  # sweeping ECG trace below the fan
-        rows = (0.955 * height + 0.02 * height * np.sin(cols / 15.0 + np.where(cols < cursor, 0, 1.3))).astype(int)
-        frames[f, rows, cols] = (0, 255, 0)
-        frames[f, rows + 1, cols] = (0, 255, 0)
-    for r in np.arange(0.15, 0.85, 0.08) * height:  # depth ticks 8 px outside the right edge
-        y = int(apex_y + r * np.cos(half_angle) - 8 * np.sin(half_angle))
-        x = int(apex_x + r * np.sin(half_angle) + 8 * np.cos(half_angle))
-        frames[:, y:y + 2, x:x + 5] = 200
-    return frames, sector
+    hearts = sample_hearts(rng, n_per_type * len(VIEW_TYPES)).to_dict("records")
+    for i, heart in enumerate(hearts):
+        view_type = VIEW_TYPES[i % len(VIEW_TYPES)]
+        fps = float(rng.uniform(30.0, 80.0))
+        frames = render_echo_view(heart, view_type, n_frames, fps, height, width, rng)
+        if i % 2:
+            frames = tint(frames)
+        yield view_type, frames, fps, bool(i % 5 != 0)  # 80 % JPEG, as synthetic.jpeg_fraction
 
 
-def write_jpeg_dicom(path: Path, frames: np.ndarray, quality: int = 90, fps: float = 50.0) -> None:
-    """A JPEG Baseline (YBR_FULL_422) Ultrasound Multi-frame Image Storage file."""
-    encoded = []
-    for frame in frames:
-        buffer = io.BytesIO()
-        Image.fromarray(frame).save(buffer, "JPEG", quality=quality, subsampling="4:2:2")
-        encoded.append(buffer.getvalue())
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = UltrasoundMultiFrameImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = JPEGBaseline8Bit
-    ds = pydicom.Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = meta.MediaStorageSOPClassUID
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.Modality = "US"
-    ds.PatientID = "bench"
-    ds.Rows, ds.Columns = frames.shape[1:3]
-    ds.SamplesPerPixel = 3
-    ds.PhotometricInterpretation = "YBR_FULL_422"
-    ds.PlanarConfiguration = 0
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
-    ds.NumberOfFrames = len(frames)
-    ds.FrameTime = f"{1000.0 / fps:.3f}"
-    ds.CineRate = int(fps)
-    ds.PixelData = encapsulate(encoded)
-    ds["PixelData"].VR = "OB"
-    ds.save_as(path, enforce_file_format=True)
+def mask_accuracy(views, probe, read, folder: Path, params, height: int, width: int) -> tuple[dict, list[Path]]:
+    """Per view type: kept and spilled fractions (min, median) of the mask on decoded frames."""
+    fan = true_fan_mask(height, width)
+    rows, paths = [], []
+    for k, (view_type, frames, fps, compressed) in enumerate(views):
+        path = folder / f"view{k}.dcm"
+        write_dicom(path, frames, fps, compressed, "bench", "1", datetime(2180, 1, 1), k + 1)
+        paths.append(path)
+        mask = ultrasound_sector_mask(read(path, needed_frame_indices(probe(path), params)), params)
+        kept = float((mask & fan).sum() / fan.sum())
+        spilled = float((mask & ~fan).sum() / max(1, mask.sum()))
+        rows.append((view_type, kept, spilled))
+    table = {}
+    for view_type in VIEW_TYPES:
+        kept = np.array([r[1] for r in rows if r[0] == view_type])
+        spilled = np.array([r[2] for r in rows if r[0] == view_type])
+        table[view_type] = {"views": len(kept), "kept_min": float(kept.min()), "kept_median": float(np.median(kept)),
+                            "spilled_max": float(spilled.max()), "spilled_median": float(np.median(spilled))}
+    return table, paths
 
 
 def project_reader():
@@ -131,11 +113,12 @@ def read_inline(path, indices) -> np.ndarray:
     return np.stack([decoded[i] for i in indices])
 
 
-def time_views(probe, read, path, params, n_views) -> dict:
+def time_views(probe, read, paths, params) -> dict:
     """Wall and CPU seconds per view for decode (needed frames) and clip preparation."""
     wall = {"decode": 0.0, "prepare": 0.0}
     cpu = {"decode": 0.0, "prepare": 0.0}
-    for _ in range(n_views):
+    n_views = len(paths)
+    for path in paths:
         w0, c0 = time.perf_counter(), time.process_time()
         view_frames = read(path, needed_frame_indices(probe(path), params))
         w1, c1 = time.perf_counter(), time.process_time()
@@ -159,63 +142,45 @@ def time_views(probe, read, path, params, n_views) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--views", type=int, default=30, help="views timed")
+    parser.add_argument("--views-per-type", type=int, default=6, help="views per view type and frame size")
     parser.add_argument("--frames", type=int, default=60)
-    parser.add_argument("--height", type=int, default=600)
-    parser.add_argument("--width", type=int, default=800)
     parser.add_argument("--clip-size", type=int, default=224)
     args = parser.parse_args()
     torch.set_num_threads(1)
     params = EchoClipPreparation(clip_size=args.clip_size)
     probe, read, reader_name = project_reader()
-
-    frames, sector = synthetic_cine(args.frames, args.height, args.width)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "view.dcm"
-        write_jpeg_dicom(path, frames)
-        file_mb = path.stat().st_size / 1e6
-
-        # sanity: the mask found on the decoded frames matches the drawn sector
-        decoded = read(path, needed_frame_indices(probe(path), params))
-        mask = ultrasound_sector_mask(decoded, params)
-        sector_kept = float((mask & sector).sum() / sector.sum())
-        outside_kept = int((mask & ~sector).sum())
-        clip, n_valid = prepare_view_clip(decoded, params)  # warm-up
-
-        project = time_views(probe, read, path, params, args.views)
-        inline = time_views(probe_inline, read_inline, path, params, args.views)
-        n_all = max(3, args.views // 5)
-        c0 = time.process_time()
-        for _ in range(n_all):
-            read(path, list(range(probe(path))))
-        cpu_decode_all = (time.process_time() - c0) / n_all
-
     result = {
         "benchmark": "prepare_echo_clips",
         "command": "OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_prepare_echo_clips.py "
                    + " ".join(sys.argv[1:]),
-        "input": f"{args.frames}-frame {args.height}x{args.width} RGB cine, JPEG Baseline DICOM "
-                 f"(YBR_FULL_422, quality 90, {file_mb:.2f} MB)",
-        "clip": list(clip.shape),
-        "n_valid": int(n_valid),
-        "views_timed": args.views,
+        "input": f"{args.frames}-frame cines of the cohort generator, all five view types, half tinted RGB, "
+                 "80 % JPEG Baseline (quality 90) DICOM, the rest uncompressed",
+        "clip_size": args.clip_size,
         "threads": 1,
         "target_views_per_second_per_core": 10.0,
         "reader": reader_name,
-        **project,
-        "cpu_ms_decode_all_frames_with_reader": 1e3 * cpu_decode_all,
-        "inline_pil_decoder": inline,
-        "sector_fraction_kept": sector_kept,
-        "pixels_kept_outside_sector": outside_kept,
-        "cpu": platform.processor() or platform.machine(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "pydicom": pydicom.__version__,
+        "mask_target": {"kept_min": 0.97, "spilled_max": 0.01},
     }
-    for key, value in result.items():
-        if isinstance(value, dict):
-            value = ", ".join(f"{k}={v:.2f}" for k, v in value.items())
-        print(f"{key}: {value:.2f}" if isinstance(value, float) else f"{key}: {value}")
+    for name, (height, width) in FRAME_SIZES.items():
+        with tempfile.TemporaryDirectory() as tmp:
+            views = generator_views(height, width, args.views_per_type, args.frames, seed=len(name))
+            accuracy, paths = mask_accuracy(views, probe, read, Path(tmp), params, height, width)
+            prepare_view_clip(read(paths[0], needed_frame_indices(probe(paths[0]), params)), params)  # warm-up
+            entry = {"frame_size": [height, width], "views": len(paths),
+                     "mean_file_mb": float(np.mean([p.stat().st_size for p in paths]) / 1e6),
+                     "mask_by_view_type": accuracy, **time_views(probe, read, paths, params)}
+            if name == "paper":
+                entry["inline_pil_decoder"] = time_views(probe_inline, read_inline,
+                                                         [p for i, p in enumerate(paths) if i % 5], params)
+                c0 = time.process_time()
+                for path in paths[:5]:
+                    read(path, list(range(probe(path))))
+                entry["cpu_ms_decode_all_frames_with_reader"] = 1e3 * (time.process_time() - c0) / 5
+        result[f"{name}_{height}x{width}"] = entry
+    result |= {"load_average_1_5_15_min": list(os.getloadavg()), "cpu_count": os.cpu_count(),
+               "cpu": platform.processor() or platform.machine(), "python": platform.python_version(),
+               "torch": torch.__version__, "pydicom": pydicom.__version__}
+    print(json.dumps(result, indent=2))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {RESULTS}")

@@ -7,8 +7,9 @@ weights the workflow therefore first trains the echo encoder briefly, with super
 separate synthetic echo corpus: its own seed, its own patients (never the cohort's), single
 views rendered by ``echo2ecg.synthesize_cohort`` and prepared exactly as real views are
 (``echo2ecg.prepare_echo_clips.prepare_view_clip``). The encoder regresses z-scored echo
-measurements (LVEDV, LVESV, wall thickness, valve disease) from one view, through a linear
-readout on its 512-d embedding, with AdamW, until a time or step budget runs out.
+measurements (LVEDV, LVESV, LVEF, wall thickness, valve disease) from one view, through a linear
+readout on its 512-d embedding, with AdamW, for a configured number of steps (never for a time:
+the same config gives the same encoder, on CPU bit for bit, however fast the machine is).
 
 Training views are rendered afresh at every step (a new cine of a training patient: random
 view type, frame rate, length, depth, phase and speckle), so the encoder never sees the same
@@ -43,15 +44,14 @@ DEFAULT_FIT_CONFIG: dict = {
     "n_patients": 400,                 # corpus patients (training + held out)
     "held_out_fraction": 0.2,          # share of corpus patients kept for the metrics
     "views_per_patient": 3,            # held-out views rendered per held-out patient
-    "time_budget_s": 300.0,            # stop after this many seconds of training ...
-    "max_steps": 2000,                 # ... or this many optimiser steps, whichever first
+    "steps": 120,                      # optimiser steps (the whole training; no wall-clock stop)
     "batch_size": 8,
     "lr": 1e-3,
     "weight_decay": 0.05,
     "warmup_steps": 10,
     "clip_size": 112,                  # must equal the clip size the workflow prepares views at
     "preset": "demo",
-    "targets": ["lvedv", "lvesv", "wall_mm", "shd"],
+    "targets": ["lvedv", "lvesv", "lvef", "wall_mm", "shd"],
     "frame_size": [128, 160],          # rendered cine [height, width], pixels
     "n_frames": [20, 72],              # [min, max] frames per rendered cine
     "fps": [30.0, 80.0],               # [min, max] frame rate
@@ -142,11 +142,12 @@ def held_out_readout_loss(model: nn.Module, readout: nn.Module, clips, n_valid, 
         return float(nn.functional.mse_loss(readout(features), torch.from_numpy(values)))
 
 
-def _learning_rate(step: int, progress: float, lr: float, warmup_steps: int) -> float:
-    """Linear warm-up, then cosine from ``lr`` to 0.1 * lr over the budget's progress (0..1)."""
+def _learning_rate(step: int, steps: int, lr: float, warmup_steps: int) -> float:
+    """Linear warm-up, then cosine from ``lr`` to 0.1 * lr over the ``steps`` of training."""
     if step < warmup_steps:
         return lr * (step + 1) / warmup_steps
-    return lr * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0))))
+    progress = min(1.0, (step - warmup_steps) / max(1, steps - warmup_steps))
+    return lr * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * progress)))
 
 
 def fit_echo_encoder(cfg: dict | None, out_checkpoint: str | Path, log: logging.Logger | None = None) -> dict:
@@ -200,15 +201,10 @@ def fit_echo_encoder(cfg: dict | None, out_checkpoint: str | Path, log: logging.
     )
     model.train()
     losses: list[float] = []
-    step = 0
     train_start = time.perf_counter()
-    while step < cfg["max_steps"]:
-        elapsed = time.perf_counter() - train_start
-        if elapsed >= cfg["time_budget_s"]:
-            break
-        progress = max(elapsed / cfg["time_budget_s"], step / cfg["max_steps"])
+    for step in range(cfg["steps"]):
         for group in optimizer.param_groups:
-            group["lr"] = _learning_rate(step, progress, cfg["lr"], cfg["warmup_steps"])
+            group["lr"] = _learning_rate(step, cfg["steps"], cfg["lr"], cfg["warmup_steps"])
         chosen = rng.integers(0, len(train_records), cfg["batch_size"])
         clips, n_valid = render_views([train_records[i] for i in chosen], rng, cfg, preparation)
         x = normalise_clips(clips, n_valid)
@@ -219,10 +215,10 @@ def fit_echo_encoder(cfg: dict | None, out_checkpoint: str | Path, log: logging.
         torch.nn.utils.clip_grad_norm_(parameters, 1.0)
         optimizer.step()
         losses.append(float(loss.detach()))
-        step += 1
-        if step % 25 == 0:
-            log.info("step %d, %.0f s: training loss (mean of last 25) %.3f", step,
+        if (step + 1) % 25 == 0:
+            log.info("step %d of %d, %.0f s: training loss (mean of last 25) %.3f", step + 1, cfg["steps"],
                      time.perf_counter() - train_start, float(np.mean(losses[-25:])))
+    step = cfg["steps"]
     train_seconds = time.perf_counter() - train_start
 
     metrics_after = held_out_metrics(model, held_clips, held_valid, held_values, held_groups, cfg["ridge_folds"])

@@ -56,13 +56,21 @@ class EchoClipPreparation:
     mask_sector: bool = True  # False for sources already masked (e.g. EchoNet-Dynamic AVIs)
     # sector detection (0-255 scale, pixels)
     motion_threshold: int = 24  # temporal range above which a pixel is moving (above JPEG ringing)
-    intensity_threshold: int = 10  # single-frame fallback: brightness of sector content
+    intensity_threshold: int = 20  # brightness (in some frame) of sector content (a dim far field is
+    #                                above it; JPEG ringing beside the fan's edge below it)
+    static_tolerance: int = 0  # temporal range at or below which a pixel is static (burned-in marks)
+    mark_threshold: int = 100  # burned-in marks inside the fan: static strokes at least this bright
     # morphology, in 3x3 iterations at a 600-pixel shorter side (scaled with the frame, >= 1)
     close_iterations: int = 2  # closing: joins speckle grains into one region
     open_iterations: int = 2  # opening: removes moving lines up to ~2 * this wide
+    content_open_iterations: int = 2  # opening of the content, in 3x3 iterations on the pooled grid
+    #                                   (not scaled: JPEG blocks and 1-pixel marks do not scale)
     min_component_fraction: float = 0.2  # a second sector must be this fraction of the largest
-    min_sector_fraction: float = 0.01  # below this fraction of the image: no sector found
-    min_frames_for_static_removal: int = 4  # need this many frames to call a pixel static
+    min_sector_fraction: float = 0.01  # a piece of a fan moves over at least this fraction of the image
+    min_moving_share: float = 0.25  # a smaller moving piece: at least this share of it moves ...
+    max_hull_growth: float = 3.0  # ... and it grows a fan's hull by at most this times its area
+    min_frames_for_static_removal: int = 4  # need this many frames to call a pixel static (fewer: the
+    #                                         content is closed first, its bright pixels are patchy)
 
     def __post_init__(self) -> None:
         if self.clip_size < 1:
@@ -125,22 +133,14 @@ def _as_frames(frames: np.ndarray) -> np.ndarray:
     return frames
 
 
-def _temporal_range_and_peak(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per pixel: temporal range and brightest value, both (H, W) uint8, max over channels."""
-    high = frames.max(axis=0)
-    spread = high - frames.min(axis=0)  # uint8, never negative
-    if spread.ndim == 3:  # channel max without a slow reduction over a length-3 axis
-        spread = np.maximum(np.maximum(spread[..., 0], spread[..., 1]), spread[..., 2])
-        high = np.maximum(np.maximum(high[..., 0], high[..., 1]), high[..., 2])
-    return spread, high
-
-
 def _fill_convex_hull(mask: np.ndarray, component: np.ndarray, offset: tuple[int, int], pool: int) -> None:
     """OR into ``mask`` (full resolution) the convex hull of ``component``.
 
     ``component`` is a bool array on a grid pooled by ``pool`` (each cell = pool x pool full
     pixels), whose cell (0, 0) is cell ``offset`` of the pooled image. The hull of the per-row
-    extreme cells' corners is the hull of the component; pixel centres on or inside it are set.
+    extreme cells' centres is the hull of the component (a boundary cell is only partly inside
+    the region, so its centre, not its outer corner, marks the boundary); pixel centres on or
+    inside it are set.
     """
     height, width = mask.shape
     rows = np.flatnonzero(component.any(axis=1))
@@ -148,23 +148,21 @@ def _fill_convex_hull(mask: np.ndarray, component: np.ndarray, offset: tuple[int
     left = sub.argmax(axis=1) + offset[1]
     right = component.shape[1] - 1 - sub[:, ::-1].argmax(axis=1) + offset[1]
     rows = rows + offset[0]
-    top, bottom = rows * pool, rows * pool + pool - 1
-    x_lo, x_hi = left * pool, right * pool + pool - 1
-    points = np.concatenate([
-        np.stack([x_lo, top], 1), np.stack([x_lo, bottom], 1),
-        np.stack([x_hi, top], 1), np.stack([x_hi, bottom], 1),
-    ]).astype(np.float64)
+    centre = (pool - 1) / 2.0
+    top = bottom = rows * pool + centre
+    x_lo, x_hi = left * pool + centre, right * pool + centre
+    points = np.concatenate([np.stack([x_lo, top], 1), np.stack([x_hi, bottom], 1)]).astype(np.float64)
     try:
         vertices = points[ConvexHull(points).vertices]
     except QhullError:  # degenerate (a single row or column): fill the cells' boxes
-        for row, lo, hi in zip(rows, x_lo, x_hi):
-            mask[row * pool: row * pool + pool, lo: hi + 1] = True
+        for row, lo, hi in zip(rows, left, right):
+            mask[row * pool: row * pool + pool, lo * pool: hi * pool + pool] = True
         return
     x0, y0 = vertices[:, 0], vertices[:, 1]
     x1, y1 = np.roll(x0, -1), np.roll(y0, -1)
     sloped = y1 != y0
     x0, y0, x1, y1 = x0[sloped], y0[sloped], x1[sloped], y1[sloped]
-    first, last = int(top.min()), int(min(bottom.max(), height - 1))
+    first, last = int(np.ceil(top.min())), int(min(np.floor(bottom.max()), height - 1))
     span = np.arange(first, last + 1, dtype=np.float64)
     t = (span[:, None] - y0[None, :]) / (y1 - y0)[None, :]
     inside = (t >= -1e-9) & (t <= 1 + 1e-9)
@@ -188,43 +186,166 @@ def _pool_any(active: np.ndarray, pool: int) -> np.ndarray:
     return pooled
 
 
-def ultrasound_sector_mask(frames: np.ndarray, params: EchoClipPreparation = DEFAULT_PREPARATION) -> np.ndarray:
-    """bool (H, W): True inside the ultrasound sector(s) of a cine, found from its frames.
-
-    ``frames``: uint8 (F, H, W) or (F, H, W, 3), e.g. the frames decoded for the clip. With a
-    single frame there is no motion to use; sector content is then the bright pixels.
-    Morphology runs on a grid pooled to about 300 pixels on the shorter side (speed); the hull
-    is drawn at full resolution.
-    """
-    frames = _as_frames(frames)
-    spread, peak = _temporal_range_and_peak(frames)
-    n_frames = frames.shape[0]
-    height, width = spread.shape
-    active = spread > params.motion_threshold if n_frames > 1 else peak > params.intensity_threshold
-    pool = max(1, min(height, width) // 300)
-    active = _pool_any(active, pool)
+def _label_components(active: np.ndarray, close: int, opening: int) -> tuple[np.ndarray, int]:
+    """Closing (border-padded), then opening, then 8-connected components of a bool image."""
     structure = np.ones((3, 3), dtype=bool)
-    scale = min(height, width) / 600.0 / pool
-    close = max(1, round(params.close_iterations * scale)) if params.close_iterations > 0 else 0
-    opening = max(1, round(params.open_iterations * scale)) if params.open_iterations > 0 else 0
     if close:  # pad so that closing does not erode regions touching the border
         active = ndimage.binary_closing(np.pad(active, close), structure, iterations=close)[close:-close, close:-close]
     if opening:
         active = ndimage.binary_opening(active, structure, iterations=opening)
-    labels, n_components = ndimage.label(active, structure)
+    return ndimage.label(active, structure)
+
+
+def _static_overlay(spread: np.ndarray, peak: np.ndarray, params: EchoClipPreparation) -> np.ndarray:
+    """bool (H, W): burned-in marks -- bright pixels that never change and lie on a static stroke.
+
+    A static pixel counts only when at least ``mark_threshold`` bright and with a static neighbour
+    (3 x 3): text, ticks and icons are bright strokes, while tissue that barely moves and dark
+    blood pools leave dim or isolated unchanged pixels.
+    """
+    static = (spread <= params.static_tolerance) & (peak >= params.mark_threshold)
+    neighbours = ndimage.correlate(static.astype(np.uint8), np.ones((3, 3), dtype=np.uint8), mode="constant")
+    return static & (neighbours >= 2)
+
+
+def _temporal_range_and_peak(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per pixel: temporal range and brightest value, both (H, W) uint8, max over channels."""
+    high = frames.max(axis=0)
+    spread = high - frames.min(axis=0)  # uint8, never negative
+    if spread.ndim == 3:  # channel max without a slow reduction over a length-3 axis
+        spread = np.maximum(np.maximum(spread[..., 0], spread[..., 1]), spread[..., 2])
+        high = np.maximum(np.maximum(high[..., 0], high[..., 1]), high[..., 2])
+    return spread, high
+
+
+def _often_bright(frames: np.ndarray, threshold: int, pool: int) -> np.ndarray:
+    """bool (ceil(H / pool), ceil(W / pool)): bright (some channel) in at least half the frames.
+
+    Sampled at the top-left pixel of each pool x pool cell (the grid the morphology runs on) and,
+    from 8 frames on, in every second frame (speed; a sweeping cursor lights a pixel in one).
+    """
+    step = 2 if frames.shape[0] >= 8 else 1
+    sampled = frames[::step, ::pool, ::pool]
+    channels = [sampled] if sampled.ndim == 3 else [sampled[..., c] for c in range(sampled.shape[-1])]
+    counts = np.max([(channel > threshold).sum(axis=0, dtype=np.uint16) for channel in channels], axis=0)
+    return counts * 2 >= sampled.shape[0]
+
+
+def _row_extremes(region: np.ndarray, offset: tuple[int, int]) -> np.ndarray:
+    """(N, 2) float (col, row) of the leftmost and rightmost pixel of each row of ``region``."""
+    rows = np.flatnonzero(region.any(axis=1))
+    sub = region[rows]
+    left = sub.argmax(axis=1)
+    right = region.shape[1] - 1 - sub[:, ::-1].argmax(axis=1)
+    rows = rows + offset[0]
+    return np.concatenate([np.stack([left + offset[1], rows], 1), np.stack([right + offset[1], rows], 1)]).astype(float)
+
+
+def _hull_area(points: np.ndarray) -> float:
+    try:
+        return float(ConvexHull(points).volume)
+    except (QhullError, ValueError):  # degenerate: a line or a point
+        return 0.0
+
+
+def _sector_groups(parts: np.ndarray, motion: np.ndarray, params: EchoClipPreparation) -> list[np.ndarray]:
+    """Labels of the content components that make each sector.
+
+    Components with speckle motion of at least ``min_sector_fraction`` of the image are pieces
+    of a fan (a dark chamber across the fan can cut it into pieces stacked in depth); pieces whose
+    column spans overlap are one fan, fans side by side (dual displays) do not overlap. A smaller
+    moving component (a corner of the fan cut off by a chamber reaching its edge) joins a fan when
+    that grows the fan's convex hull by at most ``max_hull_growth`` times its own area; a mark
+    beside the fan (a frame counter) would grow it by far more. Fans with at least
+    ``min_component_fraction`` of the largest fan's motion are kept.
+    """
+    pieces = np.flatnonzero(motion >= params.min_sector_fraction * parts.size) + 1
+    if len(pieces) == 0:
+        return []
+    boxes = ndimage.find_objects(parts)
+    spans = sorted((boxes[k - 1][1].start, boxes[k - 1][1].stop, k) for k in pieces)
+    groups, end = [], -1
+    for start, stop, k in spans:
+        if start < end:
+            groups[-1].append(k)
+            end = max(end, stop)
+        else:
+            groups.append([k])
+            end = stop
+    area = np.bincount(parts.ravel(), minlength=len(motion) + 1)[1:]
+    small = [k for k in np.argsort(-motion) + 1
+             if k not in pieces and motion[k - 1] > 0 and motion[k - 1] >= params.min_moving_share * area[k - 1]]
+    if small:
+        def extremes(k):
+            box = boxes[k - 1]
+            return _row_extremes(parts[box] == k, (box[0].start, box[1].start))
+        points = [np.concatenate([extremes(k) for k in g]) for g in groups]
+        hulls = [_hull_area(p) for p in points]
+        for k in small:
+            own = extremes(k)
+            for g, group in enumerate(groups):
+                grown = _hull_area(np.concatenate([points[g], own]))
+                if grown - hulls[g] <= params.max_hull_growth * area[k - 1]:
+                    group.append(k)
+                    points[g], hulls[g] = np.concatenate([points[g], own]), grown
+                    break
+    totals = np.array([motion[np.array(g) - 1].sum() for g in groups])
+    return [np.array(g) for g, total in zip(groups, totals) if total >= params.min_component_fraction * totals.max()]
+
+
+def ultrasound_sector_mask(frames: np.ndarray, params: EchoClipPreparation = DEFAULT_PREPARATION) -> np.ndarray:
+    """bool (H, W): True inside the ultrasound sector(s) of a cine, found from its frames.
+
+    ``frames``: uint8 (F, H, W) or (F, H, W, 3), e.g. the frames decoded for the clip.
+
+    The fan is a convex wedge (apex, two straight edges, an arc), so each sector is the convex
+    hull of what it shows over the whole clip, not the set of pixels that move:
+
+    1. content: pixels bright in some frame (> ``intensity_threshold``) that are not static
+       (temporal range > ``static_tolerance``) -- the dim far field, dark cavities and tissue
+       that barely moves are content, burned-in text and marks are not -- opened (cuts thin
+       lines: the ECG trace and its cursor, ticks across the fan's edge) into connected
+       components, the candidate sectors;
+    2. motion: pixels whose temporal range exceeds ``motion_threshold`` and that are bright in
+       at least half the frames (speckle; not a sweeping cursor, lit in one frame), closed and
+       opened; a candidate's motion is how many such pixels it holds;
+    3. sectors: the candidate with most motion and any other with at least
+       ``min_component_fraction`` of it (side-by-side displays); none when the most is below
+       ``min_sector_fraction`` of the image. The mask is each sector's convex hull, filled;
+    4. burned-in marks inside (static strokes, e.g. depth ticks across the edge) are removed.
+
+    With a single frame there is no motion: the bright pixels are content and motion. Morphology
+    runs on a grid pooled to about 300 pixels on the shorter side (speed); hulls are drawn at full
+    resolution.
+    """
+    frames = _as_frames(frames)
+    spread, peak = _temporal_range_and_peak(frames)
+    n_frames, height, width = frames.shape[:3]
+    pool = max(1, min(height, width) // 300)
+    scale = min(height, width) / 600.0 / pool
+    close = max(1, round(params.close_iterations * scale)) if params.close_iterations > 0 else 0
+    opening = max(1, round(params.open_iterations * scale)) if params.open_iterations > 0 else 0
+    bright = peak > params.intensity_threshold
+    if n_frames > 1:
+        content = _pool_any(bright & (spread > params.static_tolerance), pool)
+        moving = _pool_any(spread > params.motion_threshold, pool) & _often_bright(frames, params.intensity_threshold, pool)
+    else:
+        content = moving = _pool_any(bright, pool)
+    # from a few frames the bright pixels are patchy (dark speckle grains): close them first
+    few = n_frames < params.min_frames_for_static_removal
+    parts, n_parts = _label_components(content, close if few else 0, params.content_open_iterations)
     mask = np.zeros((height, width), dtype=bool)
-    if n_components == 0:
+    if n_parts == 0:
         return mask
-    areas = np.bincount(labels.ravel(), minlength=n_components + 1)[1:]
-    largest = areas.max()
-    if largest < params.min_sector_fraction * active.size:
-        return mask
-    boxes = ndimage.find_objects(labels)
-    for label in np.flatnonzero(areas >= params.min_component_fraction * largest) + 1:
-        box = boxes[label - 1]  # work on the component's bounding box only
-        _fill_convex_hull(mask, labels[box] == label, (box[0].start, box[1].start), pool)
+    motion, _ = _label_components(moving, close, opening)
+    motion = np.bincount(parts[motion > 0], minlength=n_parts + 1)[1:]
+    for group in _sector_groups(parts, motion, params):
+        region = np.isin(parts, group)
+        rows, cols = np.flatnonzero(region.any(axis=1)), np.flatnonzero(region.any(axis=0))
+        box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))  # work on the bounding box only
+        _fill_convex_hull(mask, region[box], (box[0].start, box[1].start), pool)
     if n_frames >= params.min_frames_for_static_removal:
-        mask &= ~((spread == 0) & (peak > 0))  # static overlay pixels (text, ticks, icons)
+        mask &= ~_static_overlay(spread, peak, params)
     return mask
 
 

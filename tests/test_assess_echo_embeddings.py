@@ -44,3 +44,34 @@ def test_study_embeddings_are_view_means_and_patients_never_straddle_folds():
     assert result["n_studies"] == n_studies and result["n_patients"] == 40 and result["n_views"] == len(views)
     assert result["study_embedding"]["r2"] > 0.5
     assert result["pixel_statistics"]["r2"] < 0.1
+
+
+def test_phenotypes_by_view_type_show_what_each_view_type_carries():
+    """Apical views carry LVEF, parasternal views wall thickness and SHD; the study all of them."""
+    rng = np.random.default_rng(2)
+    n = 120
+    study_ids = [f"s{i}" for i in range(n)]
+    lvef, wall, shd = rng.uniform(20, 70, n), rng.uniform(7, 16, n), (rng.random(n) < 0.3).astype(float)
+    rows, features = [], []
+    for i, study in enumerate(study_ids):
+        for view_type in ("A4C", "PLAX"):
+            signal = [lvef[i], 0.0, 0.0] if view_type == "A4C" else [0.0, wall[i], shd[i]]
+            rows.append({"view_id": f"{study}_{view_type}", "study_id": study, "view_type": view_type})
+            features.append(np.r_[signal, rng.normal(size=4)] + rng.normal(0, 0.05, 7))
+    views = pd.DataFrame(rows)
+    matrix = np.asarray(features, dtype=np.float32)
+    stats = views[["view_id", "study_id"]].assign(dark_area_max=0.0, dark_area_min=0.0, dark_area_change=0.0,
+                                                  brightness_mean=rng.normal(size=len(views)))
+    studies = pd.DataFrame({"study_id": study_ids, "patient_id": [f"p{i}" for i in range(n)]})
+    phenotypes = pd.DataFrame({"entity": "study", "entity_id": study_ids, "lvef": lvef, "shd": shd})
+    truth = pd.DataFrame({"study_id": study_ids, "wall_mm": wall})
+    result = assess_echo_embeddings(views[["view_id", "study_id"]], matrix, stats, studies, phenotypes, 5,
+                                    view_types=views[["view_id", "view_type"]], study_truth=truth)["phenotypes"]
+    assert set(result) == {"lvef", "shd", "wall_mm"}
+    assert result["lvef"]["by_view_type"]["A4C"]["r2"] > 0.9 and result["lvef"]["by_view_type"]["PLAX"]["r2"] < 0.1
+    assert result["wall_mm"]["by_view_type"]["PLAX"]["r2"] > 0.9 and result["wall_mm"]["by_view_type"]["A4C"]["r2"] < 0.1
+    assert result["shd"]["by_view_type"]["PLAX"]["auroc"] > 0.95 and result["shd"]["by_view_type"]["A4C"]["auroc"] < 0.7
+    assert result["wall_mm"]["by_view_group"]["parasternal"]["r2"] > 0.9
+    assert result["lvef"]["by_view_group"]["apical"]["r2"] > 0.9
+    for name in result:  # the study (all its views) carries every phenotype
+        assert result[name]["study"]["r2"] > 0.8 and result[name]["study"]["n_studies"] == n

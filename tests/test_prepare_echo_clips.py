@@ -19,6 +19,8 @@ from echo2ecg.prepare_echo_clips import (
     write_clip_shard,
 )
 from echo2ecg.qc import RecordFault
+from echo2ecg.synthesize_cohort.echo import VIEW_TYPES, fan_geometry, render_echo_view, tint, true_fan_mask
+from echo2ecg.synthesize_cohort.hearts import sample_hearts
 
 UNMASKED = dict(mask_sector=False)
 
@@ -148,6 +150,100 @@ def test_sector_mask_from_few_frames_and_a_still():
     still, sector, _ = echo_cine(1, overlays=False, seed=2)  # no motion: bright content instead
     mask = ultrasound_sector_mask(still)
     assert (mask & sector).sum() / sector.sum() > 0.98 and (mask & ~sector).sum() / sector.sum() < 0.02
+
+
+def kept_and_spilled(mask: np.ndarray, fan: np.ndarray) -> tuple[float, float]:
+    """Share of the true fan kept, and share of the kept pixels outside it."""
+    return float((mask & fan).sum() / fan.sum()), float((mask & ~fan).sum() / max(1, mask.sum()))
+
+
+@pytest.mark.parametrize("view_type", VIEW_TYPES)
+def test_sector_mask_keeps_the_generators_true_fan_for_every_view_type(view_type):
+    """On the demo's own cines (128 x 160, as synthetic.echo_frame_size): grey, tinted, and JPEG as
+    the cohort writes them, the mask keeps >= 97 % of the generator's true fan and spills <= 1 %."""
+    height, width = 128, 160
+    fan = true_fan_mask(height, width)
+    rng = np.random.default_rng(VIEW_TYPES.index(view_type))
+    hearts = sample_hearts(rng, 3).to_dict("records")
+    params = EchoClipPreparation(clip_size=64)
+    for k, heart in enumerate(hearts):
+        n_frames = int(rng.integers(20, 73))
+        frames = render_echo_view(heart, view_type, n_frames, float(rng.uniform(30, 80)), height, width, rng)
+        frames = frames[needed_frame_indices(n_frames, params)]
+        variants = {"grey": frames, "tinted": tint(frames)}
+        variants["jpeg"] = jpeg_roundtrip(variants["tinted" if k % 2 else "grey"])
+        for name, cine in variants.items():
+            kept, spilled = kept_and_spilled(ultrasound_sector_mask(cine, params), fan)
+            assert kept >= 0.97 and spilled <= 0.01, (view_type, k, name, kept, spilled)
+        clip, n_valid = prepare_view_clip(variants["grey"], params)
+        outside = ~np.asarray(Image.fromarray(fan.astype(np.uint8) * 255).crop(
+            (16, 0, 144, 128)).crop((12, 12, 116, 116)).resize((64, 64), Image.Resampling.BILINEAR)).astype(bool)
+        assert not clip[:n_valid][:, outside].any()  # nothing of the burned-in text, scale or trace survives
+
+
+def test_true_fan_mask_is_the_drawn_sector():
+    height, width = 96, 120
+    apex_row, radius, half_angle = fan_geometry(height, width)
+    fan = true_fan_mask(height, width)
+    rows, cols = np.nonzero(fan)
+    assert rows.min() >= int(apex_row) and rows.max() <= apex_row + radius + 1
+    assert np.isclose(fan.sum(), half_angle * radius**2, rtol=0.05)  # area of a circular sector
+    frames = render_echo_view(sample_hearts(np.random.default_rng(0), 1).iloc[0].to_dict(), "A4C", 8, 40.0,
+                              height, width, np.random.default_rng(0))
+    changing = frames.max(axis=0) != frames.min(axis=0)
+    assert changing[fan].mean() > 0.9  # speckle lives inside the fan ...
+    assert changing[~fan].mean() < 0.05  # ... outside, only the ECG cursor moves
+
+
+def hand_made_cine(n_frames: int = 16, height: int = 200, width: int = 260, seed: int = 0):
+    """A fan whose far third is dim (about 25 grey), with a completely static patch of tissue and a
+    dark cavity inside, and overlays inside the fan's bounding box: a static icon and text beside the
+    apex, a frame counter in the top-right corner, ticks across the right edge."""
+    rng = np.random.default_rng(seed)
+    sector = fan_sector(height, width)
+    yy, xx = np.mgrid[0:height, 0:width]
+    depth = np.hypot(yy - 0.06 * height, xx - 0.5 * width) / (0.85 * height)
+    level = np.where(depth > 0.66, 25.0, 110.0)
+    frames = np.clip(level * rng.rayleigh(0.8, (n_frames, height, width)), 0, 255).astype(np.uint8) * sector
+    quiet = (np.abs(yy - 0.45 * height) < 12) & (np.abs(xx - 0.4 * width) < 15)
+    frames[:, quiet] = 60  # tissue that does not change at all
+    cavity = ((yy - 0.35 * height) / 20.0) ** 2 + ((xx - 0.58 * width) / 14.0) ** 2 <= 1
+    frames[:, cavity] = 3
+    overlay = np.zeros((height, width), dtype=bool)
+    overlay[4:16, int(0.5 * width) - 40:int(0.5 * width) - 12] = True  # text block beside the apex
+    overlay[2:12, int(0.5 * width) + 14:int(0.5 * width) + 24] = True  # a static icon
+    a = np.radians(38.0)
+    for r in np.arange(0.2, 0.8, 0.1) * height:  # ticks crossing the right edge
+        y, x = int(0.06 * height + r * np.cos(a)), int(0.5 * width + r * np.sin(a))
+        overlay[y:y + 1, x - 2:x + 4] = True
+    frames[:, overlay] = 220
+    counter = (np.arange(n_frames) * 37 % 256).astype(np.uint8)  # frame counter, top right
+    frames[:, 6:18, width - 40:width - 12] = counter[:, None, None]
+    overlay[6:18, width - 40:width - 12] = True
+    return frames, sector, overlay, quiet, depth > 0.66
+
+
+def test_sector_mask_keeps_a_dim_far_field_and_a_quiet_region_and_drops_overlays_in_the_box():
+    frames, sector, overlay, quiet, far = hand_made_cine()
+    edge = ndimage.binary_dilation(sector)  # JPEG blurs the fan's edge by a pixel
+    for cine, fan in ((frames, sector), (jpeg_roundtrip(frames), edge)):
+        mask = ultrasound_sector_mask(cine)
+        kept, spilled = kept_and_spilled(mask, sector)
+        assert kept >= 0.97 and spilled <= 0.01, (kept, spilled)
+        assert mask[quiet].mean() > 0.99 and mask[far & sector].mean() > 0.95
+        assert not (mask & overlay & ~fan).any()
+    mask = ultrasound_sector_mask(frames)
+    assert not (mask & overlay).any()  # the ticks' parts inside the fan are removed too
+
+
+def test_sector_mask_of_a_side_by_side_display_finds_both_fans():
+    left, sector_l, _, _, _ = hand_made_cine(width=200, seed=1)
+    right, sector_r, _, _, _ = hand_made_cine(width=200, seed=2)
+    frames = np.concatenate([left, np.zeros_like(left[:, :, :20]), right], axis=2)
+    sector = np.concatenate([sector_l, np.zeros_like(sector_l[:, :20]), sector_r], axis=1)
+    for cine in (frames, tint(frames)):
+        kept, spilled = kept_and_spilled(ultrasound_sector_mask(cine), sector)
+        assert kept >= 0.97 and spilled <= 0.01, (kept, spilled)
 
 
 def test_sector_mask_of_static_frames_is_empty_and_clip_is_rejected():

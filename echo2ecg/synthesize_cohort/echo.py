@@ -5,11 +5,19 @@ long axis and cavity area over the cycle (volumes, EF), the parasternal long axi
 septum and posterior wall and the aortic and mitral valves (wall thickness, valve disease), the
 parasternal short axis (PSAX) the LV ring (wall thickness, wall motion). Chamber cavities are
 ellipses whose size follows the LV volume curve between EDV and ESV at the heart rate; the
-myocardium keeps its area, so walls thicken in systole. Speckle is Rayleigh noise, smoothed
-laterally. Text, a depth scale, a probe marker and an ECG trace with a moving cursor are burned
-in outside the sector.
+myocardium keeps its area, so walls thicken in systole.
 
-Rendering is vectorised over frames; each shape is evaluated only inside its bounding box.
+Speckle is the magnitude of a laterally smoothed complex Gaussian field (Rayleigh distributed)
+that partly decorrelates from frame to frame, as it does when tissue moves: each pixel's field
+turns between two independent fields at its own rate, slowly in a quiet patch of tissue that
+barely changes over the clip. Time-gain falls off with depth, so the far field is dim. Burned in
+and static: text, a probe marker, a depth scale and an ECG trace (with a moving cursor) outside
+the sector, and depth ticks and a focus marker on its edge. :func:`true_fan_mask` is the sector
+every cine of a frame size is drawn in (the truth the sector mask of view preparation is tested
+against).
+
+Rendering is vectorised over frames; each shape is evaluated only inside its bounding box. The
+canvas holds tissue classes (F, H, W); grey levels, depth gain and speckle are applied once.
 """
 from __future__ import annotations
 
@@ -30,7 +38,7 @@ _PHASE_KNOTS = np.array([0.0, 0.04, 0.2, 0.36, 0.48, 0.6, 0.84, 0.95, 1.0])
 _FILL_KNOTS = np.array([1.0, 1.0, 0.55, 0.0, 0.42, 0.78, 0.83, 1.0, 1.0])
 
 # Grey levels (before speckle) of the tissue classes.
-TISSUE_LEVEL, MYOCARDIUM_LEVEL, CAVITY_LEVEL, VALVE_LEVEL = 80.0, 165.0, 16.0, 235.0
+TISSUE_LEVEL, MYOCARDIUM_LEVEL, CAVITY_LEVEL, VALVE_LEVEL = 96.0, 165.0, 16.0, 235.0
 
 
 def volume_fraction(phase: np.ndarray) -> np.ndarray:
@@ -46,12 +54,37 @@ def lv_axes(volume_ml: np.ndarray, edv_ml: float) -> tuple[np.ndarray, np.ndarra
     return length / 2.0, diameter / 2.0
 
 
+# Tissue classes painted on the canvas, and their grey level (before gain and speckle) and speckle
+# weight (the share of the level that speckle modulates; the rest is constant).
+OUTSIDE, TISSUE, MYOCARDIUM, CAVITY, VALVE, WALL = range(6)
+_CLASS_LEVEL = np.array([0.0, TISSUE_LEVEL, MYOCARDIUM_LEVEL, CAVITY_LEVEL, VALVE_LEVEL, 125.0], dtype=np.float32)
+_CLASS_SPECKLE = np.array([0.0, 1.0, 1.0, 1.0, 0.3, 1.0], dtype=np.float32)
+_TEXTURE_CLASS = {"myocardium": MYOCARDIUM, "cavity": CAVITY, "valve": VALVE, "wall": WALL, "tissue": TISSUE}
+
+# Speckle: each pixel's complex field turns between two independent fields at SPECKLE_RATE (rad/s)
+# times a smooth per-pixel factor in SPECKLE_RATE_RANGE; in the quiet patch the factor is
+# QUIET_RATE (tissue that barely changes). Depth gain falls from GAIN_NEAR at the probe to
+# GAIN_FAR at the full depth (dim far field). Intensity = level * gain * (1 - w + w * s), with
+# s = 0.35 + 0.65 * Rayleigh(mean 1), w the class's speckle weight.
+SPECKLE_RATE = 5.0
+# How the phenotype shows (strengthened so that a 64-pixel clip shows it): the drawn wall is the
+# true wall plus WALL_CONTRAST times its excess over WALL_NORMAL_MM (thin walls thinner, thick
+# walls thicker), and thicker myocardium is brighter by MYOCARDIUM_GAIN_PER_MM (hypertrophied
+# muscle is more echogenic), within MYOCARDIUM_GAIN_RANGE. A diseased valve (SHD) is thickened by
+# VALVE_LESION_CM, calcified (at VALVE_LESION_LEVEL) and seen in every frame, with a calcified
+# annulus nodule of VALVE_NODULE_CM radius.
+WALL_NORMAL_MM, WALL_CONTRAST = 9.0, 1.0
+MYOCARDIUM_GAIN_PER_MM, MYOCARDIUM_GAIN_RANGE = 0.06, (0.8, 1.4)
+VALVE_LESION_CM, VALVE_LESION_LEVEL, VALVE_NODULE_CM = 0.38, 255.0, 0.35
+SPECKLE_RATE_RANGE = (0.5, 1.5)
+QUIET_RATE = 0.03
+GAIN_NEAR, GAIN_FAR = 1.05, 0.5
+
+
 @lru_cache(maxsize=16)
 def _sector_geometry(height: int, width: int, depth_cm: float):
     """Pixel grid in cm (x lateral, y depth from the probe), sector mask, pixels per cm, apex."""
-    apex_row = 0.05 * height
-    radius_px = 0.8 * height
-    half_angle = min(np.deg2rad(38.0), np.arcsin(min(1.0, 0.47 * width / radius_px)))
+    apex_row, radius_px, half_angle = fan_geometry(height, width)
     px_per_cm = radius_px / depth_cm
     rows, cols = np.mgrid[0:height, 0:width].astype(np.float32)
     x = (cols - width / 2.0) / px_per_cm
@@ -61,39 +94,83 @@ def _sector_geometry(height: int, width: int, depth_cm: float):
     return x, y, r, sector, px_per_cm, apex_row, half_angle
 
 
-def _speckle(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-    """Rayleigh speckle with mean 1, smoothed along the lateral axis (ultrasound grain)."""
-    # Rayleigh(sigma) = sigma * sqrt(2 E) with E standard exponential; sigma sets the mean to 1
-    s = rng.standard_exponential(shape, dtype=np.float32)
-    np.sqrt(s * np.float32(4.0 / np.pi), out=s)
-    s = (s + np.roll(s, 1, axis=-1) + np.roll(s, -1, axis=-1)) / 3.0
-    return 0.35 + 0.65 * s
+def fan_geometry(height: int, width: int) -> tuple[float, float, float]:
+    """(apex row, radius in pixels, half angle in radians) of the fan drawn in a height x width frame.
+
+    The apex lies on the frame's vertical centre line (column width / 2); the fan does not depend
+    on the depth setting (depth only sets the pixels per cm).
+    """
+    radius_px = 0.8 * height
+    half_angle = float(min(np.deg2rad(38.0), np.arcsin(min(1.0, 0.47 * width / radius_px))))
+    return 0.05 * height, radius_px, half_angle
+
+
+def true_fan_mask(height: int, width: int) -> np.ndarray:
+    """bool (H, W): the pixels inside the ultrasound fan of every cine rendered at this frame size."""
+    return _sector_geometry(int(height), int(width), 15.0)[3].copy()
+
+
+def _smooth_field(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+    """A smooth random field in [0, 1] (bilinear upsampling of a coarse uniform grid)."""
+    coarse = rng.random((4, 4)).astype(np.float32)
+    rows = np.linspace(0, 3, shape[0], dtype=np.float32)
+    cols = np.linspace(0, 3, shape[1], dtype=np.float32)
+    r0, c0 = np.minimum(rows.astype(int), 2), np.minimum(cols.astype(int), 2)
+    fr, fc = (rows - r0)[:, None], (cols - c0)[None, :]
+    top = coarse[r0][:, c0] * (1 - fc) + coarse[r0][:, c0 + 1] * fc
+    bottom = coarse[r0 + 1][:, c0] * (1 - fc) + coarse[r0 + 1][:, c0 + 1] * fc
+    return top * (1 - fr) + bottom * fr
+
+
+def _grain(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+    """Two independent unit-variance Gaussian fields (2, H, W): real and imaginary part of one."""
+    return rng.standard_normal((2, *shape), dtype=np.float32)
+
+
+def speckle_frames(fields: np.ndarray, times_s: np.ndarray, rate: np.ndarray) -> np.ndarray:
+    """Speckle (F, H, W) float32 at ``times_s`` (F,), mean about 1: Rayleigh magnitudes that decorrelate.
+
+    ``fields``: (4, H, W) unit-variance Gaussian fields, the real and imaginary parts of two
+    independent complex fields A and B (:func:`_grain`), independent from pixel to pixel. Pixel p at time t:
+    ``|cos(theta) A_p + sin(theta) B_p|`` with ``theta = rate_p * t``, so every frame is Rayleigh
+    and the correlation between frames falls as cos(rate * dt); magnitudes are then averaged over
+    three neighbouring columns (lateral blur).
+    """
+    a_re, a_im, b_re, b_im = fields
+    theta = np.asarray(times_s, dtype=np.float32)[:, None, None] * rate[None]
+    c, s = np.cos(theta), np.sin(theta)
+    re = c * a_re
+    re += s * b_re
+    c *= a_im
+    s *= b_im
+    c += s
+    re *= re
+    c *= c
+    re += c
+    np.sqrt(re, out=re)
+    # the display's lateral blur makes the grain (and narrows its spread)
+    re = (re + np.roll(re, 1, axis=-1) + np.roll(re, -1, axis=-1)) / np.float32(3.0)
+    # |g| with unit-variance real and imaginary parts is Rayleigh(1): mean sqrt(pi / 2)
+    re *= np.float32(0.65 / np.sqrt(np.pi / 2.0))
+    re += np.float32(0.35)
+    return re
 
 
 class _Canvas:
-    """Frames (F, H, W) uint8 and the textures shapes are painted with."""
+    """Tissue classes (F, H, W) uint8, painted shape by shape, then turned into grey frames."""
 
     def __init__(self, heart: dict, n_frames: int, height: int, width: int, depth_cm: float,
                  rng: np.random.Generator):
         self.x, self.y, r, self.sector, self.ppc, self.apex_row, self.half_angle = _sector_geometry(
             height, width, float(depth_cm))
-        self.height, self.width = height, width
-        gain = (1.05 - 0.45 * np.clip(r / depth_cm, 0, 1)).astype(np.float32)
-        n_tex = min(n_frames, 3)
-        tissue = TISSUE_LEVEL * gain[None] * _speckle(rng, (n_tex, height, width))
-        tissue *= self.sector[None]
-        self.frames = np.ascontiguousarray(
-            np.clip(tissue, 0, 255).astype(np.uint8)[np.arange(n_frames) % n_tex])
-        self.textures = {
-            "myocardium": np.clip(MYOCARDIUM_LEVEL * gain * _speckle(rng, (height, width)), 0, 255).astype(np.uint8),
-            "cavity": np.clip(CAVITY_LEVEL * _speckle(rng, (height, width)), 0, 255).astype(np.uint8),
-            "valve": np.clip(VALVE_LEVEL * (0.85 + 0.15 * _speckle(rng, (height, width))), 0, 255).astype(np.uint8),
-            "wall": np.clip(125.0 * gain * _speckle(rng, (height, width)), 0, 255).astype(np.uint8),
-        }
+        self.height, self.width, self.depth_cm = height, width, float(depth_cm)
+        self.radius = r
+        self.levels = _CLASS_LEVEL.copy()  # grey level per tissue class (a heart may change them)
+        self.classes = np.repeat((self.sector * np.uint8(TISSUE)).astype(np.uint8)[None], n_frames, axis=0)
 
     def ellipse(self, cx, cy, a, b, angle: float, texture: str) -> None:
         """Paint an ellipse per frame (centre cx, cy; semi-axis a along ``angle`` from depth, b across; cm)."""
-        n = self.frames.shape[0]
+        n = self.classes.shape[0]
         cx, cy, a, b = (np.broadcast_to(np.asarray(v, dtype=np.float32), (n,)) for v in (cx, cy, a, b))
         if not np.any(a > 0):
             return
@@ -124,8 +201,35 @@ class _Canvas:
         inside = u < 1.0
         inside &= self.sector[r0:r1, c0:c1][None]
         inside &= (a > 0)[:, None, None]
-        np.copyto(self.frames[:, r0:r1, c0:c1],
-                  np.broadcast_to(self.textures[texture][r0:r1, c0:c1], inside.shape), where=inside)
+        self.classes[:, r0:r1, c0:c1][inside] = _TEXTURE_CLASS[texture]
+
+    def render(self, fps: float, rng: np.random.Generator) -> np.ndarray:
+        """Grey frames (F, H, W) uint8: class level x depth gain x decorrelating speckle."""
+        n, height, width = self.classes.shape
+        depth = np.clip(self.radius / self.depth_cm, 0.0, 1.0)
+        gain = (GAIN_NEAR - (GAIN_NEAR - GAIN_FAR) * depth).astype(np.float32)
+        low, high = SPECKLE_RATE_RANGE
+        rate = SPECKLE_RATE * (low + (high - low) * _smooth_field(rng, (height, width)))
+        # a quiet patch of tissue inside the fan (mid depth, off axis) that barely changes
+        q_r = rng.uniform(0.3, 0.6) * self.depth_cm
+        q_angle = rng.uniform(-0.6, 0.6) * self.half_angle
+        q_x, q_y, q_size = q_r * np.sin(q_angle), q_r * np.cos(q_angle), rng.uniform(0.08, 0.14) * self.depth_cm
+        quiet = np.hypot(self.x - q_x, (self.y - q_y) * 1.4) <= q_size
+        rate = np.where(quiet, SPECKLE_RATE * QUIET_RATE, rate).astype(np.float32)
+        fields = np.concatenate([_grain(rng, (height, width)), _grain(rng, (height, width))])
+        frames = np.empty((n, height, width), dtype=np.uint8)
+        for begin in range(0, n, 16):  # bounded memory at large frame sizes
+            end = min(n, begin + 16)
+            speckle = speckle_frames(fields, np.arange(begin, end) / float(fps), rate)
+            classes = self.classes[begin:end]
+            weight = _CLASS_SPECKLE[classes]
+            speckle *= weight
+            speckle += 1.0 - weight
+            speckle *= self.levels[classes]
+            speckle *= gain[None]
+            np.clip(speckle, 0, 255, out=speckle)
+            frames[begin:end] = speckle.astype(np.uint8)
+        return frames
 
 
 def _cardiac_phase(heart_rate: float, n_frames: int, fps: float, rng: np.random.Generator) -> tuple[np.ndarray, float]:
@@ -139,7 +243,12 @@ def _chambers(canvas: _Canvas, heart: dict, view_type: str, fill: np.ndarray, rn
     """Paint the chambers, walls and valves of ``view_type`` for filling fractions ``fill`` (F,)."""
     edv, esv = float(heart["lvedv"]), float(heart["lvesv"])
     shd = int(heart["shd"])
-    w_ed = float(heart["wall_mm"]) / 10.0
+    wall_mm = float(heart["wall_mm"])
+    w_ed = max(0.3, wall_mm + WALL_CONTRAST * (wall_mm - WALL_NORMAL_MM)) / 10.0
+    canvas.levels[MYOCARDIUM] = MYOCARDIUM_LEVEL * np.clip(
+        1.0 + MYOCARDIUM_GAIN_PER_MM * (wall_mm - WALL_NORMAL_MM), *MYOCARDIUM_GAIN_RANGE)
+    if shd:
+        canvas.levels[VALVE] = VALVE_LESION_LEVEL
     failing = float(np.clip((48.0 - float(heart["lvef"])) / 25.0, 0.0, 1.0))
     volume = esv + (edv - esv) * fill
     a, b = lv_axes(volume, edv)
@@ -152,7 +261,8 @@ def _chambers(canvas: _Canvas, heart: dict, view_type: str, fill: np.ndarray, rn
     la = 1.9 * (1.0 + 0.25 * shd + 0.2 * failing) * (1.0 + 0.1 * (1.0 - fill))
     systole = np.gradient(fill) < 0 if len(fill) > 1 else np.array([fill[0] < 0.5])
     valve_on = np.where(systole | bool(shd), 1.0, 0.0)
-    valve_thick = 0.12 + 0.22 * shd
+    valve_thick = 0.12 + VALVE_LESION_CM * shd
+    nodule = VALVE_NODULE_CM * shd
     tilt = rng.normal(0.0, 0.08)
     apex_y = 1.0 + rng.uniform(0.0, 0.5)
     if view_type in APICAL_VIEWS:
@@ -177,6 +287,7 @@ def _chambers(canvas: _Canvas, heart: dict, view_type: str, fill: np.ndarray, rn
         canvas.ellipse(lv_x, lv_y, a_out, b_out, tilt, "myocardium")
         canvas.ellipse(lv_x, lv_y, a, b, tilt, "cavity")
         canvas.ellipse(lv_x, base_y + 0.15, valve_on * 0.9 * b, valve_thick, tilt + np.pi / 2, "valve")
+        canvas.ellipse(lv_x + 0.9 * b_ed, base_y + 0.15, nodule, nodule, 0.0, "valve")  # annulus calcification
     elif view_type == "PLAX":
         lv_x, lv_y = -1.2, 4.5 + b_ed + w_ed
         rv_y = lv_y - b_ed - w_ed - 1.0
@@ -194,6 +305,7 @@ def _chambers(canvas: _Canvas, heart: dict, view_type: str, fill: np.ndarray, rn
         canvas.ellipse(lv_x, lv_y, b_out, a_out, 0.0, "myocardium")
         canvas.ellipse(lv_x, lv_y, b, a, 0.0, "cavity")
         canvas.ellipse(lv_x + a + 0.1, lv_y, valve_on * 0.85 * b, valve_thick, 0.0, "valve")
+        canvas.ellipse(lv_x + a + 0.1, lv_y + 0.85 * b_ed, nodule, nodule, 0.0, "valve")  # annulus calcification
     elif view_type == "PSAX":
         lv_x, lv_y = 0.3, 4.0 + b_ed + w_ed
         canvas.ellipse(lv_x - b_ed - 0.6, lv_y - 0.8, 1.0 + 1.2 * b_ed, 0.7 + 0.6 * b_ed, 0.9, "wall")
@@ -230,6 +342,18 @@ def _overlay(heart: dict, view_type: str, canvas: _Canvas, depth_cm: float, labe
     for cm in range(0, int(depth_cm) + 1):
         yy = int(canvas.apex_row + cm * canvas.ppc)
         draw.line([(scale_x, yy), (scale_x + (3 if cm % 5 else 5), yy)], fill=200)
+    # on the fan's edge: depth ticks across the left edge every cm, a focus marker beside the right
+    size = max(1.0, h / 128.0)
+    apex = np.array([w / 2.0, canvas.apex_row])
+    sin_a, cos_a = np.sin(canvas.half_angle), np.cos(canvas.half_angle)
+    left, left_out = np.array([-sin_a, cos_a]), np.array([-cos_a, -sin_a])  # edge direction, outward normal
+    for cm in range(1, int(depth_cm)):
+        p = apex + cm * canvas.ppc * left
+        draw.line([tuple(p - 1.0 * size * left_out), tuple(p + 3.0 * size * left_out)], fill=190)
+    right, right_out = np.array([sin_a, cos_a]), np.array([cos_a, -sin_a])
+    p = apex + rng.uniform(0.35, 0.65) * 0.8 * h * right
+    draw.polygon([tuple(p + 1.0 * size * right_out), tuple(p + 5.0 * size * right_out + 2.5 * size * right),
+                  tuple(p + 5.0 * size * right_out - 2.5 * size * right)], fill=210)
     # ECG trace (lead II) across the bottom strip
     strip_top, strip_bottom = int(0.87 * h), h - 2
     n_pts = w
@@ -262,7 +386,7 @@ def render_echo_view(
     _chambers(canvas, heart, view_type, volume_fraction(phase), rng)
     trace_window_s = max(2.5, n_frames / fps)
     overlay, strip = _overlay(heart, view_type, canvas, depth_cm, label, trace_window_s, rng)
-    frames = canvas.frames
+    frames = canvas.render(fps, rng)
     np.maximum(frames, overlay[None], out=frames)
     # moving cursor on the ECG trace: one bright column per frame
     cursor = ((np.arange(n_frames) / fps) % trace_window_s / trace_window_s * (width - 1)).astype(np.int64)

@@ -226,6 +226,14 @@ def echo_encoder_weights(wildcards):
     return echoprime if echoprime else f"{RESULTS}/models/echo_encoder_standin.pt"
 
 
+def echo_truth_files(wildcards):
+    """The generator's truth (view types, wall thickness) when an echo cohort is synthetic; else none."""
+    if not any(cohort_spec(cohort)["synthetic"] for cohort in ECHO_COHORTS):
+        return {}
+    checkpoints.synthesize_cohort.get()
+    return {"truth_views": f"{SYNTHETIC_ROOT}/truth/views.parquet", "truth_hearts": f"{SYNTHETIC_ROOT}/truth/hearts.parquet"}
+
+
 def all_targets():
     targets = [
         f"{RESULTS}/tables/ecgs.parquet",

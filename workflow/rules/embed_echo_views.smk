@@ -87,6 +87,7 @@ rule gather_view_embeddings:
 
 rule assess_echo_embeddings:
     input:
+        unpack(echo_truth_files),
         index=f"{RESULTS}/echo/view_embeddings.parquet",
         embeddings=expand(
             f"{RESULTS}/echo/view_embeddings/{{cohort}}/{{shard}}.npy", cohort=ECHO_COHORTS, shard=SHARDS
