@@ -252,6 +252,10 @@ def load_otis_checkpoint(encoder: ECGEncoder, path: str | Path, ecg_domain_offse
 
     for name in ("patch_embed.proj.weight", "patch_embed.proj.bias", "patch_embed.norm.weight", "patch_embed.norm.bias"):
         new[name] = take(name)
+    width, patch = new["patch_embed.proj.weight"].shape[0], new["patch_embed.proj.weight"].shape[-1]
+    if (width, patch) != (cfg.embed_dim, cfg.patch_size):
+        raise ValueError(f"{path}: checkpoint has embed_dim {width} and patch_size {patch}, the encoder expects "
+                         f"{cfg.embed_dim} and {cfg.patch_size}: shape mismatch")
     table = take("pos_embed_y.weight")
     rows = table[ecg_domain_offset + 1: ecg_domain_offset + 1 + cfg.n_leads]
     if rows.shape[0] != cfg.n_leads:
