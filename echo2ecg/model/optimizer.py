@@ -53,8 +53,10 @@ def param_groups(model: nn.Module, weight_decay: float, layer_decay: float) -> l
 
 
 def build_optimizer(model: nn.Module, lr: float = 5e-4, betas: tuple[float, float] = (0.9, 0.999),
-                    weight_decay: float = 1e-7, layer_decay: float = 0.75) -> torch.optim.AdamW:
-    optimizer = torch.optim.AdamW(param_groups(model, weight_decay, layer_decay), lr=lr, betas=tuple(betas))
+                    weight_decay: float = 1e-7, layer_decay: float = 0.75, fused: bool = False) -> torch.optim.AdamW:
+    """AdamW over :func:`param_groups`; ``fused`` selects PyTorch's fused kernel (CUDA)."""
+    optimizer = torch.optim.AdamW(param_groups(model, weight_decay, layer_decay), lr=lr, betas=tuple(betas),
+                                  fused=fused or None)
     apply_lr(optimizer, lr)
     return optimizer
 
