@@ -18,9 +18,17 @@ include: "workflow/rules/preprocess_ecg.smk"
 include: "workflow/rules/prepare_echo_clips.smk"
 include: "workflow/rules/embed_echo_views.smk"
 include: "workflow/rules/qc.smk"
+include: "workflow/rules/pretrain.smk"
 
 
 rule all:
     input:
         all_targets(),
     default_target: True
+
+
+# Embed your own ECGs: set embed_own_ecgs.root (a directory of WFDB or DICOM ECGs), then
+#   snakemake own_ecg_features --config embed_own_ecgs='{root: /path/to/ecgs, format: wfdb, variant: echo2ecg}'
+rule own_ecg_features:
+    input:
+        rules.embed_own_ecgs.output.features,

@@ -6,7 +6,7 @@ import sys
 sys.path.insert(0, workflow.basedir)
 
 from echo2ecg import readers
-from echo2ecg.config import ConfigError, validate_config, check_synthetic_roots
+from echo2ecg.config import ConfigError, validate_config, check_synthetic_roots, pretrain_variants
 from echo2ecg.ingest import manifest_rows, shard_manifest
 from echo2ecg.sharding import shard_name
 
@@ -21,10 +21,15 @@ COHORTS = list(config["cohorts"])
 ECHO_COHORTS = [c for c, spec in config["cohorts"].items() if "echo_reader" in spec]
 SHARDS = [shard_name(i) for i in range(config["ingest"]["n_shards"])]
 ENVS = f"{workflow.basedir}/envs"
+# Pre-training and evaluation roles, and the pre-training variants (each a {variant} wildcard value).
+PRETRAIN_COHORTS = [c for c, spec in config["cohorts"].items() if spec["role"] == "pretrain"]
+DOWNSTREAM_COHORTS = [c for c, spec in config["cohorts"].items() if spec["role"] == "downstream"]
+VARIANTS = pretrain_variants(config)
 
 
 wildcard_constraints:
     cohort="|".join(COHORTS),
+    variant="|".join(VARIANTS),
     shard=r"\d{4}",
 
 
@@ -178,6 +183,50 @@ def echo_encoder_weights(wildcards):
     return echoprime if echoprime else f"{RESULTS}/models/echo_encoder_standin.pt"
 
 
+# ---- pre-training and features (rules in pretrain.smk) -----------------------------------------
+ECG_STANDIN = f"{RESULTS}/models/ecg_encoder_standin.pt"
+
+
+def variant_spec(variant):
+    return config["pretrain"]["variants"][variant]
+
+
+def ecg_foundation(wildcards):
+    """Where a variant's ECG encoder starts: OTiS's weights when configured, else the stand-in that
+    fit_ecg_encoder trains; nothing for variants that start from random weights."""
+    if variant_spec(wildcards.variant)["init"] != "foundation":
+        return []
+    otis = config["ecg_encoder"]["otis_checkpoint"]
+    return otis if otis else ECG_STANDIN
+
+
+def pretrain_section():
+    """config pretrain without the variants (each job gets only its own variant's entry)."""
+    return {k: v for k, v in config["pretrain"].items() if k != "variants"}
+
+
+def variant_checkpoint(variant):
+    """The checkpoint features use (pretrain.checkpoint: best or last)."""
+    return f"{RESULTS}/models/{variant}/{config['pretrain']['checkpoint']}.pt"
+
+
+def own_ecg_files(wildcards):
+    """The record files below embed_own_ecgs.root (none while it is unset)."""
+    from echo2ecg.embed_own_ecgs import own_ecg_files as listed
+
+    own = config["embed_own_ecgs"]
+    return listed(own["root"], own["format"])
+
+
+def model_targets():
+    targets = []
+    for variant in VARIANTS:
+        targets += [f"{RESULTS}/models/{variant}/{name}" for name in ("best.pt", "last.pt", "curve.parquet", "curve.png")]
+        targets += [f"{RESULTS}/features/{variant}/{cohort}.parquet" for cohort in COHORTS]
+        targets += [f"{RESULTS}/features/{variant}/aligned_{cohort}.parquet" for cohort in PRETRAIN_COHORTS]
+    return targets
+
+
 def all_targets():
     targets = [
         f"{RESULTS}/tables/ecgs.parquet",
@@ -194,4 +243,5 @@ def all_targets():
         f"{RESULTS}/echo/view_embeddings.parquet",
         f"{RESULTS}/echo/echo_embedding_phenotype.json",
     ]
+    targets += model_targets()
     return targets
