@@ -148,6 +148,8 @@ def aligned_embeddings(model: Echo2ECG, cohort: str, ecg_index: pd.DataFrame, ec
     embedded = set(view_index["study_id"].astype(str))
     study_table = study_table[study_table["study_id"].isin(embedded)].sort_values("study_id").reset_index(drop=True)
     views, valid = study_view_tensors(view_index, study_table["study_id"].tolist(), max_views, root)
+    width = max(1, int(valid.sum(axis=1).max())) if len(valid) else 1  # beyond the widest study: padding only
+    views, valid = views[:, :width], valid[:, :width]
     study_z = encode_studies(model, views, valid, single_view, batch_size, device)
     study_part = _feature_frame(study_table["study_id"], study_table["split"], study_z, ALIGNED_PREFIX, "id", "study")
     log.info("%s: aligned embeddings of %d ECGs and %d studies", cohort, len(ecg_part), len(study_part))

@@ -215,7 +215,7 @@ def fit_ecg_encoder(encoder_section: dict, standin_section: dict, preprocessing:
         if (step + 1) % max(1, cfg.steps // 10) == 0 or step + 1 == cfg.steps:
             rate = (step + 1) * cfg.batch_size / (time.perf_counter() - fit_started)
             log.info("step %d/%d: masked reconstruction loss %.4f, lr %.3g, %.0f ECGs/s", step + 1, cfg.steps,
-                     float(loss), lr, rate)
+                     float(loss.detach()), lr, rate)
     metrics = {
         "standin": asdict(cfg),
         "encoder": asdict(enc_cfg),

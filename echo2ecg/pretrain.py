@@ -121,6 +121,14 @@ class PairTensors:
     def n_pairs(self) -> int:
         return int(self.pair_ecg.shape[0])
 
+    def trimmed(self) -> "PairTensors":
+        """The same pairs with the view axis cut to the widest study: views beyond it are padding
+        in every study, masked anyway, so the model's outputs do not change (only its cost)."""
+        width = max(1, int(self.valid.sum(dim=1).max())) if len(self.valid) else 1
+        return PairTensors(self.ecgs, self.views[:, :width].contiguous(), self.valid[:, :width].contiguous(),
+                           self.pair_ecg, self.pair_study,
+                           self.ecg_ids, self.study_ids)
+
     def to(self, device) -> "PairTensors":
         return PairTensors(self.ecgs.to(device), self.views.to(device), self.valid.to(device),
                            self.pair_ecg.to(device), self.pair_study.to(device), self.ecg_ids, self.study_ids)
@@ -266,6 +274,29 @@ def batch_loss(model: Echo2ECG, x: torch.Tensor, views: torch.Tensor, valid: tor
     return clip_loss(model.embed_ecg(x), model.embed_study(views, valid), tau=tau)
 
 
+def training_batch(data: PairTensors, idx: torch.Tensor, n_samples: int, augment: AugmentConfig,
+                   generator: torch.Generator, single_view: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One step's batch, all on the data's device: a random window of each pair's ECG, augmented,
+    and its study's views and mask (one drawn view for single-view variants)."""
+    x = augment_ecg_batch(random_window(data.ecgs[data.pair_ecg[idx]], n_samples, generator), augment, generator)
+    study = data.pair_study[idx]
+    valid = data.valid[study]
+    if single_view:
+        valid = one_view_per_study(valid, generator)
+    return x, data.views[study], valid
+
+
+def optimisation_step(model: Echo2ECG, optimizer: torch.optim.Optimizer, batch, tau: float,
+                      device: torch.device) -> torch.Tensor:
+    """Forward (bf16 autocast on CUDA), backward and one AdamW step; returns the detached loss."""
+    with _autocast(device):
+        loss = batch_loss(model, *batch, tau)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
 @torch.no_grad()
 def validation_loss(model: Echo2ECG, data: PairTensors, cfg: PretrainConfig, n_samples: int, single_view: bool,
                     device: torch.device) -> float:
@@ -355,7 +386,7 @@ def pretrain(model: Echo2ECG, train: PairTensors, val: PairTensors, cfg: Pretrai
     state_dir = Path(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     model.to(device)
-    train, val = train.to(device), val.to(device)
+    train, val = train.trimmed().to(device), val.trimmed().to(device)
     single_view = variant.aggregation == "single"
     meta = dict(meta, variant=asdict(variant))
     run_key = fingerprint(asdict(cfg), meta.get("encoder"), asdict(variant), train.n_pairs, val.n_pairs,
@@ -416,19 +447,9 @@ def pretrain(model: Echo2ECG, train: PairTensors, val: PairTensors, cfg: Pretrai
             lr = lr_at_step(step, steps_per_epoch, cfg.epochs, cfg.lr, warmup_epochs=cfg.warmup_epochs,
                             start_ratio=cfg.start_lr_ratio, min_ratio=cfg.min_lr_ratio)
             apply_lr(optimizer, lr)
-            idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
-            x = random_window(train.ecgs[train.pair_ecg[idx]], n_samples, generator)
-            x = augment_ecg_batch(x, augment, generator)
-            study = train.pair_study[idx]
-            valid = train.valid[study]
-            if single_view:
-                valid = one_view_per_study(valid, generator)
-            with _autocast(device):
-                loss = batch_loss(model, x, train.views[study], valid, cfg.tau)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            losses[b] = loss.detach()
+            batch = training_batch(train, order[b * cfg.batch_size:(b + 1) * cfg.batch_size], n_samples, augment,
+                                   generator, single_view)
+            losses[b] = optimisation_step(model, optimizer, batch, cfg.tau, device)
         train_loss = float(losses.mean())
         val_loss = validation_loss(model, val, cfg, n_samples, single_view, device)
         seconds = time.perf_counter() - epoch_started

@@ -262,3 +262,18 @@ def test_feature_files_have_the_documented_columns_and_rows(cohort):
     norms = np.linalg.norm(aligned.iloc[:, 3:].to_numpy(), axis=1)
     assert not np.allclose(norms, 1.0)  # not normalised
     json.dumps(meta, default=str)
+
+
+def test_cutting_view_padding_changes_no_study_embedding(cohort):
+    root, _ = cohort
+    table = pretrain_pairs(pd.read_parquet(root / "tables/pairs.parquet"), pd.read_parquet(root / "tables/splits.parquet"),
+                           ["mimic"])
+    full = pair_tensors(table, pd.read_parquet(root / "ecg_ecg_index.parquet"),
+                        pd.read_parquet(root / "echo_view_index.parquet"), max_views=8, root=root)
+    cut = full.trimmed()
+    assert cut.views.shape[1] == 6 < full.views.shape[1]
+    for aggregation in ("attention", "mean", "cls"):
+        model, _ = build_model(PretrainConfig.from_dict(dict(PRETRAIN_SECTION, max_views=8)), ECG_SECTION,
+                               VariantSpec("x", aggregation=aggregation, init="random"))
+        with torch.no_grad():
+            torch.testing.assert_close(model.embed_study(cut.views, cut.valid), model.embed_study(full.views, full.valid))
