@@ -175,5 +175,25 @@ def main() -> None:
             handle.write(json.dumps(row) + "\n")
 
 
+def write_table() -> None:
+    """benchmarks/results/pretrain_sweep.md from every row of pretrain_sweep.jsonl."""
+    rows = [json.loads(line) for line in (OUT / "pretrain_sweep.jsonl").read_text().splitlines() if line.strip()]
+    lines = ["# Pre-training sweep: kNN (k = 5) 3-class LVEF AUROC on held-out patients", "",
+             "Generator ECGs, idealised echo side (see benchmarks/sweep_pretrain.py); 2 shared CPU cores, so the "
+             "seconds are wall time under other processes' load.", "",
+             "| run | tag | pairs | encoder (patch, width, depth) | stand-in steps | epochs | steps | lr | batch | "
+             "final val loss (chance) | kNN LVEF AUROC | s |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        e = r["encoder"]
+        lines.append(f"| {r['run']} | {r['tag']} | {r['pairs']} | {e['patch_size']}, {e['embed_dim']}, {e['depth']} | "
+                     f"{r['standin_steps']} | {r['epochs']} | {r['steps'] or 0} | {r['lr']:g} | {r['batch']} | "
+                     f"{r['final_val_loss']:.3f} ({r['chance_loss']:.3f}) | {r['knn_lvef_auroc']:.3f} | {r['seconds']} |")
+    (OUT / "pretrain_sweep.md").write_text("\n".join(lines) + "\n")
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["--table"]:
+        write_table()
+    else:
+        main()
+        write_table()

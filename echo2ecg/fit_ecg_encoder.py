@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from echo2ecg.logs import Progress
-from echo2ecg.model.ecg_encoder import Block, ECGEncoder, ECGEncoderConfig
+from echo2ecg.model.ecg_encoder import Block, ECGEncoder, ECGEncoderConfig, fit_temporal_table
 from echo2ecg.model.optimizer import lr_at_step
 from echo2ecg.preprocess_ecg import ECGPreprocessing, preprocess_ecg_batch
 from echo2ecg.synthesize_cohort.ecg import NOISE_PROFILES, synthesize_ecg
@@ -39,11 +39,11 @@ class StandinConfig:
     """``ecg_encoder.standin`` of config.yaml."""
 
     seed: int = 7321
-    n_patients: int = 3000
+    n_patients: int = 2000
     mask_ratio: float = 0.75
     decoder_dim: int = 64
     decoder_depth: int = 1
-    steps: int = 600
+    steps: int = 300
     batch_size: int = 64
     lr: float = 1e-3
     weight_decay: float = 0.05
@@ -97,14 +97,24 @@ class MaskedReconstruction(nn.Module):
         self.patch_size = cfg.patch_size
         self.decoder_embed = nn.Linear(cfg.embed_dim, decoder_dim)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, decoder_dim))
-        self.decoder_position = nn.Parameter(torch.zeros(1, self.n_tokens, decoder_dim))
+        # the decoder's positions are the encoder's (learnt variate + fixed sin-cos temporal embedding),
+        # projected: every mask token knows its lead and time from the first step
+        self.decoder_position = nn.Linear(cfg.embed_dim, decoder_dim, bias=False)
         heads = n_heads if decoder_dim % n_heads == 0 else 1
         self.decoder_blocks = nn.ModuleList(Block(decoder_dim, heads, 4.0, True, 0.0, cfg.ln_eps)
                                             for _ in range(decoder_depth))
         self.decoder_norm = nn.LayerNorm(decoder_dim, eps=cfg.ln_eps)
         self.decoder_pred = nn.Linear(decoder_dim, cfg.patch_size)
         nn.init.normal_(self.mask_token, std=0.02)
-        nn.init.trunc_normal_(self.decoder_position, std=0.02)
+
+    def token_positions(self) -> torch.Tensor:
+        """``(1, 12 * P, D)``: the variate and temporal embeddings of every token, in token order
+        (the position half of what ``ECGEncoder.tokenize`` adds to each patch)."""
+        enc = self.encoder
+        L, P = enc.cfg.n_leads, enc.cfg.n_patches
+        variate = enc.variate_embedding(enc.lead_ids)[:, None, :].expand(L, P, -1)
+        temporal = fit_temporal_table(enc.temporal_embedding, P)[None, :, :].expand(L, P, -1)
+        return torch.cat([variate, temporal.to(variate.dtype)], dim=-1).flatten(0, 1)[None]
 
     def patches(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, 12, T)`` -> ``(B, 12 * P, patch_size)`` in the encoder's token order (lead-major)."""
@@ -123,7 +133,8 @@ class MaskedReconstruction(nn.Module):
         encoded = self.encoder.encode_tokens(visible)[:, 1:]                      # drop CLS
         decoded = self.decoder_embed(encoded)
         full = torch.cat([decoded, self.mask_token.expand(B, N - n_keep, -1)], dim=1)
-        full = full.gather(1, restore[..., None].expand(-1, -1, full.shape[-1])) + self.decoder_position
+        full = full.gather(1, restore[..., None].expand(-1, -1, full.shape[-1]))
+        full = full + self.decoder_position(self.token_positions())
         for block in self.decoder_blocks:
             full = block(full)
         prediction = self.decoder_pred(self.decoder_norm(full))
@@ -196,7 +207,7 @@ def fit_ecg_encoder(encoder_section: dict, standin_section: dict, preprocessing:
     initial_r2 = lvef_readout_r2(representations(encoder, held_x), held_lvef)
     decay, no_decay = [], []
     for name, p in model.named_parameters():
-        (no_decay if p.ndim < 2 or "token" in name or "position" in name or "embedding" in name else decay).append(p)
+        (no_decay if p.ndim < 2 or "token" in name or "embedding" in name else decay).append(p)
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                                    {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.95))
     generator = torch.Generator().manual_seed(cfg.seed)

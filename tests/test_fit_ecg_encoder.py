@@ -50,3 +50,12 @@ def test_a_short_fit_is_deterministic_and_reconstructs_held_out_ecgs_better_than
     assert mse["fitted"] < 0.9 * mse["initial"], mse
     encoder = ECGEncoder(ECGEncoderConfig.from_dict(ENCODER))
     encoder.load_state_dict(checkpoint["encoder"], strict=True)  # what the variants load
+
+
+def test_decoder_positions_are_the_encoders_token_positions():
+    torch.manual_seed(0)
+    encoder = ECGEncoder(ECGEncoderConfig.from_dict(ENCODER)).eval()
+    model = MaskedReconstruction(encoder, 16, 1, 2)
+    x = torch.randn(1, 12, 480)
+    patches_only = encoder.patch_embed(x).flatten(1, 2)
+    torch.testing.assert_close(encoder.tokenize(x) - patches_only, model.token_positions().expand(1, -1, -1))

@@ -200,9 +200,9 @@ def ecg_foundation(wildcards):
     return otis if otis else ECG_STANDIN
 
 
-def pretrain_section():
+def pretrain_section(leave_out=("variants",)):
     """config pretrain without the variants (each job gets only its own variant's entry)."""
-    return {k: v for k, v in config["pretrain"].items() if k != "variants"}
+    return {k: v for k, v in config["pretrain"].items() if k not in leave_out}
 
 
 def variant_checkpoint(variant):

@@ -48,7 +48,7 @@ rule pretrain:
             subcategory="{variant}",
         ),
     params:
-        pretrain=pretrain_section(),
+        pretrain=pretrain_section(leave_out=("variants", "checkpoint")),  # which checkpoint features use: not here
         variant=lambda wc: variant_spec(wc.variant),
         ecg_encoder={k: v for k, v in config["ecg_encoder"].items() if k != "standin"},
         cohorts=PRETRAIN_COHORTS,
