@@ -27,6 +27,13 @@ rule all:
     default_target: True
 
 
+# Every configured pre-training variant, the ablations included (the default target builds those
+# with in_default_target true).
+rule all_variants:
+    input:
+        model_targets(VARIANTS),
+
+
 # Embed your own ECGs: set embed_own_ecgs.root (a directory of WFDB or DICOM ECGs), then
 #   snakemake own_ecg_features --config embed_own_ecgs='{root: /path/to/ecgs, format: wfdb, variant: echo2ecg}'
 rule own_ecg_features:

@@ -25,6 +25,8 @@ ENVS = f"{workflow.basedir}/envs"
 PRETRAIN_COHORTS = [c for c, spec in config["cohorts"].items() if spec["role"] == "pretrain"]
 DOWNSTREAM_COHORTS = [c for c, spec in config["cohorts"].items() if spec["role"] == "downstream"]
 VARIANTS = pretrain_variants(config)
+# the variants the default target builds (the others: target all_variants)
+DEFAULT_VARIANTS = [v for v in VARIANTS if config["pretrain"]["variants"][v].get("in_default_target", True)]
 
 
 wildcard_constraints:
@@ -188,7 +190,8 @@ ECG_STANDIN = f"{RESULTS}/models/ecg_encoder_standin.pt"
 
 
 def variant_spec(variant):
-    return config["pretrain"]["variants"][variant]
+    """A variant's entry as its jobs see it (whether the default target builds it is not their business)."""
+    return {k: v for k, v in config["pretrain"]["variants"][variant].items() if k != "in_default_target"}
 
 
 def ecg_foundation(wildcards):
@@ -218,9 +221,9 @@ def own_ecg_files(wildcards):
     return listed(own["root"], own["format"])
 
 
-def model_targets():
+def model_targets(variants=None):
     targets = []
-    for variant in VARIANTS:
+    for variant in DEFAULT_VARIANTS if variants is None else variants:
         targets += [f"{RESULTS}/models/{variant}/{name}" for name in ("best.pt", "last.pt", "curve.parquet", "curve.png")]
         targets += [f"{RESULTS}/features/{variant}/{cohort}.parquet" for cohort in COHORTS]
         targets += [f"{RESULTS}/features/{variant}/aligned_{cohort}.parquet" for cohort in PRETRAIN_COHORTS]
