@@ -23,6 +23,7 @@ include: "workflow/rules/preprocess_ecg.smk"
 include: "workflow/rules/prepare_echo_clips.smk"
 include: "workflow/rules/embed_echo_views.smk"
 include: "workflow/rules/qc.smk"
+include: "workflow/rules/pretrain.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
 
@@ -31,3 +32,17 @@ rule all:
     input:
         all_targets(),
     default_target: True
+
+
+# Every configured pre-training variant, the ablations included (the default target builds those
+# with in_default_target true).
+rule all_variants:
+    input:
+        model_targets(VARIANTS),
+
+
+# Embed your own ECGs: set embed_own_ecgs.root (a directory of WFDB or DICOM ECGs), then
+#   snakemake own_ecg_features --config embed_own_ecgs='{root: /path/to/ecgs, format: wfdb, variant: echo2ecg}'
+rule own_ecg_features:
+    input:
+        rules.embed_own_ecgs.output.features,

@@ -76,6 +76,39 @@ def _check_ranges(config: dict) -> None:
     roles = [c["role"] for c in config["cohorts"].values()]
     if "pretrain" not in roles:
         raise ConfigError("config key cohorts: no cohort has role 'pretrain'")
+    _check_pretrain(config)
+
+
+def _check_pretrain(config: dict) -> None:
+    """Model shapes the schema cannot check, and names that must refer to configured variants."""
+    ecg = config["ecg_encoder"]
+    if ecg["n_samples"] % ecg["patch_size"]:
+        raise ConfigError(f"config key ecg_encoder.patch_size: {ecg['patch_size']} does not divide "
+                          f"ecg_encoder.n_samples {ecg['n_samples']}")
+    if ecg["embed_dim"] % ecg["n_heads"] or ecg["embed_dim"] % 2:
+        raise ConfigError(f"config key ecg_encoder.embed_dim: {ecg['embed_dim']} must be even and divisible by "
+                          f"ecg_encoder.n_heads {ecg['n_heads']}")
+    if ecg["n_samples"] > config["ecg_preprocessing"]["n_samples"]:
+        raise ConfigError(f"config key ecg_encoder.n_samples: {ecg['n_samples']} is longer than the preprocessed "
+                          f"ECGs (ecg_preprocessing.n_samples {config['ecg_preprocessing']['n_samples']})")
+    pretrain = config["pretrain"]
+    if pretrain["aggregator_dim"] % pretrain["aggregator_heads"]:
+        raise ConfigError(f"config key pretrain.aggregator_heads: {pretrain['aggregator_heads']} does not divide "
+                          f"pretrain.aggregator_dim {pretrain['aggregator_dim']}")
+    own = config["embed_own_ecgs"]["variant"]
+    if own not in pretrain["variants"]:
+        raise ConfigError(f"config key embed_own_ecgs.variant: {own!r} is not a configured variant "
+                          f"(pretrain.variants: {', '.join(pretrain['variants'])})")
+
+
+def pretrain_variants(config: dict) -> list[str]:
+    """The names of the configured pre-training variants (each a ``{variant}`` wildcard value)."""
+    return list(config["pretrain"]["variants"])
+
+
+def trained_variants(config: dict) -> list[str]:
+    """The variants that are contrastively aligned (the others are their initial encoder)."""
+    return [name for name, spec in config["pretrain"]["variants"].items() if spec["align"]]
 
 
 SYNTHETIC_SUBDIR = ("raw", "synthetic")

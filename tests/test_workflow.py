@@ -421,3 +421,66 @@ def test_an_evaluation_or_pretraining_parameter_reruns_only_what_follows(tiny_ru
     if key[0] == "evaluation":
         pretrain = sorted(p for p in outputs if p.startswith(PRETRAIN_OUTPUTS))
         assert not pretrain, f"{'.'.join(key)} reruns pre-training: {pretrain[:5]}"
+
+
+def tiny_config() -> dict:
+    import yaml
+    from snakemake.utils import update_config
+
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    update_config(config, yaml.safe_load((REPO / "resources/presets/tiny.yaml").read_text()))
+    return config
+
+
+def test_every_variant_has_checkpoints_curve_and_feature_files(tiny_run):
+    import torch
+
+    results = tiny_run / "results"
+    config = tiny_config()
+    width, aligned_width = config["ecg_encoder"]["embed_dim"], config["pretrain"]["projection_dim"]
+    index = pd.read_parquet(results / "ecg/index.parquet")
+    ecgs = pd.read_parquet(results / "tables/ecgs.parquet")
+    splits = pd.read_parquet(results / "tables/splits.parquet")
+    with_split = ecgs.merge(splits, on=["cohort", "patient_id"])
+    studies = pd.read_parquet(results / "tables/echo_studies.parquet")
+    embedded_studies = set(pd.read_parquet(results / "echo/view_embeddings.parquet")["study_id"])
+    standin = json.loads((results / "models/ecg_encoder_standin.metrics.json").read_text())
+    assert standin["train_ecgs"] + standin["held_out_ecgs"] == config["ecg_encoder"]["standin"]["n_patients"]
+    for variant, spec in config["pretrain"]["variants"].items():
+        models = results / "models" / variant
+        best = torch.load(models / "best.pt", weights_only=True)
+        last = torch.load(models / "last.pt", weights_only=True)
+        assert best["meta"]["encoder"]["embed_dim"] == width and last["model"].keys() == best["model"].keys()
+        curve = pd.read_parquet(models / "curve.parquet")
+        assert list(curve.columns[:5]) == ["epoch", "step", "train_loss", "val_loss", "lr"]
+        assert len(curve) == (config["pretrain"]["epochs"] if spec["align"] else 1)
+        assert (models / "curve.png").stat().st_size > 0
+        assert ("stand-in" in best["meta"]["origin"]["foundation"]) == (spec["init"] == "foundation")
+        for cohort in config["cohorts"]:
+            features = pd.read_parquet(results / "features" / variant / f"{cohort}.parquet")
+            assert list(features.columns) == ["ecg_id", "split"] + [f"f{i}" for i in range(width)]
+            expected = set(index.loc[index["cohort"] == cohort, "ecg_id"]) & set(with_split["ecg_id"])
+            assert set(features["ecg_id"]) == expected and features["ecg_id"].is_unique
+            assert set(features["split"]) <= {"train", "val", "test"}
+            assert (features.iloc[:, 2:].dtypes == np.float32).all() and np.isfinite(features.iloc[:, 2:]).all().all()
+        aligned = pd.read_parquet(results / "features" / variant / "aligned_mimic.parquet")
+        assert list(aligned.columns) == ["kind", "id", "split"] + [f"z{i}" for i in range(aligned_width)]
+        mimic = pd.read_parquet(results / "features" / variant / "mimic.parquet")
+        assert set(aligned.loc[aligned["kind"] == "ecg", "id"]) == set(mimic["ecg_id"])
+        assert set(aligned.loc[aligned["kind"] == "study", "id"]) == set(studies["study_id"]) & embedded_studies
+    # aligned variants moved away from their start; the unaligned ones are their start
+    start = torch.load(results / "models/otis_init/best.pt", weights_only=True)["model"]
+    trained = torch.load(results / "models/echo2ecg/last.pt", weights_only=True)["model"]
+    encoder_keys = [k for k in start if k.startswith("ecg_encoder.")]
+    assert any(not torch.equal(start[k], trained[k]) for k in encoder_keys)
+    standin_weights = torch.load(results / "models/ecg_encoder_standin.pt", weights_only=True)["encoder"]
+    assert all(torch.equal(start[f"ecg_encoder.{k}"], v) for k, v in standin_weights.items())
+
+
+def test_adding_a_variant_is_a_config_change(tiny_run, tmp_path):
+    extra = override(tmp_path / "variant.yaml",
+                     "pretrain:\n  variants:\n    meanpool_random: {aggregation: mean, init: random, align: true}\n")
+    jobs = planned_jobs(snakemake(tiny_run, "-n", extra_config=extra))
+    assert {rule for rule, _ in jobs} == {"pretrain", "extract_ecg_features", "extract_aligned_embeddings", "all"}
+    assert {w.get("variant") for rule, w in jobs if rule != "all"} == {"meanpool_random"}
+    assert sum(rule == "extract_ecg_features" for rule, _ in jobs) == 3

@@ -25,15 +25,17 @@ COHORTS = list(config["cohorts"])
 ECHO_COHORTS = [c for c, spec in config["cohorts"].items() if "echo_reader" in spec]
 SHARDS = [shard_name(i) for i in range(config["ingest"]["n_shards"])]
 ENVS = f"{workflow.basedir}/envs"
-
-# Variants and cohort roles (CONTRACT.md; the pretrain helper defines the same on wt-method).
-VARIANTS = pretrain_variants(config)
+# Pre-training and evaluation roles, and the pre-training variants (each a {variant} wildcard value).
 PRETRAIN_COHORTS = [c for c, spec in config["cohorts"].items() if spec["role"] == "pretrain"]
 DOWNSTREAM_COHORTS = [c for c, spec in config["cohorts"].items() if spec["role"] == "downstream"]
+VARIANTS = pretrain_variants(config)
+# the variants the default target builds (the others: target all_variants)
+DEFAULT_VARIANTS = [v for v in VARIANTS if config["pretrain"]["variants"][v].get("in_default_target", True)]
 
 
 wildcard_constraints:
     cohort="|".join(COHORTS),
+    variant="|".join(VARIANTS),
     shard=r"\d{4}",
 
 
@@ -234,6 +236,51 @@ def echo_truth_files(wildcards):
     return {"truth_views": f"{SYNTHETIC_ROOT}/truth/views.parquet", "truth_hearts": f"{SYNTHETIC_ROOT}/truth/hearts.parquet"}
 
 
+# ---- pre-training and features (rules in pretrain.smk) -----------------------------------------
+ECG_STANDIN = f"{RESULTS}/models/ecg_encoder_standin.pt"
+
+
+def variant_spec(variant):
+    """A variant's entry as its jobs see it (whether the default target builds it is not their business)."""
+    return {k: v for k, v in config["pretrain"]["variants"][variant].items() if k != "in_default_target"}
+
+
+def ecg_foundation(wildcards):
+    """Where a variant's ECG encoder starts: OTiS's weights when configured, else the stand-in that
+    fit_ecg_encoder trains; nothing for variants that start from random weights."""
+    if variant_spec(wildcards.variant)["init"] != "foundation":
+        return []
+    otis = config["ecg_encoder"]["otis_checkpoint"]
+    return otis if otis else ECG_STANDIN
+
+
+def pretrain_section(leave_out=("variants",)):
+    """config pretrain without the variants (each job gets only its own variant's entry)."""
+    return {k: v for k, v in config["pretrain"].items() if k not in leave_out}
+
+
+def variant_checkpoint(variant):
+    """The checkpoint features use (pretrain.checkpoint: best or last)."""
+    return f"{RESULTS}/models/{variant}/{config['pretrain']['checkpoint']}.pt"
+
+
+def own_ecg_files(wildcards):
+    """The record files below embed_own_ecgs.root (none while it is unset)."""
+    from echo2ecg.embed_own_ecgs import own_ecg_files as listed
+
+    own = config["embed_own_ecgs"]
+    return listed(own["root"], own["format"])
+
+
+def model_targets(variants=None):
+    targets = []
+    for variant in DEFAULT_VARIANTS if variants is None else variants:
+        targets += [f"{RESULTS}/models/{variant}/{name}" for name in ("best.pt", "last.pt", "curve.parquet", "curve.png")]
+        targets += [f"{RESULTS}/features/{variant}/{cohort}.parquet" for cohort in COHORTS]
+        targets += [f"{RESULTS}/features/{variant}/aligned_{cohort}.parquet" for cohort in PRETRAIN_COHORTS]
+    return targets
+
+
 def all_targets():
     targets = [
         f"{RESULTS}/tables/ecgs.parquet",
@@ -250,6 +297,7 @@ def all_targets():
         f"{RESULTS}/echo/view_embeddings.parquet",
         f"{RESULTS}/echo/echo_embedding_phenotype.json",
     ]
+    targets += model_targets()
     targets += report_targets(RESULTS, config, VARIANTS, PRETRAIN_COHORTS)  # evaluation and report
     return targets
 

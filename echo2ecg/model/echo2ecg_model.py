@@ -1,0 +1,56 @@
+"""The Echo2ECG model: ECG encoder, echo view aggregator and two projection heads (paper Fig. 1).
+
+The frozen echo encoder is not part of it: studies arrive as their stored 512-d view
+embeddings. Trainable parameters at the paper preset: 10,691,680 (ECG encoder 5,345,376,
+attention aggregator 4,723,712, heads 98,304 + 524,288); in OTiS's accounting of the encoder
+(doubled attention projections, see ``ecg_encoder``) 12,470,368, the paper's "12.5 M".
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from echo2ecg.model.ecg_encoder import ECGEncoder, ECGEncoderConfig
+from echo2ecg.model.projection import ProjectionHead, clip_loss
+from echo2ecg.model.view_aggregation import ViewAggregationConfig, build_view_aggregator
+
+
+class Echo2ECG(nn.Module):
+    def __init__(self, ecg_encoder: nn.Module, view_aggregator: nn.Module, ecg_head: nn.Module,
+                 echo_head: nn.Module, tau: float = 0.5):
+        super().__init__()
+        self.ecg_encoder = ecg_encoder
+        self.view_aggregator = view_aggregator
+        self.ecg_head = ecg_head
+        self.echo_head = echo_head
+        self.tau = tau
+
+    def encode_ecg(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, 12, T)`` -> ``(B, D)``: the representation the features use (no head, no L2 norm)."""
+        return self.ecg_encoder(x)
+
+    def embed_ecg(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, 12, T)`` -> ``(B, 512)`` aligned ECG embedding (not normalised)."""
+        return self.ecg_head(self.ecg_encoder(x))
+
+    def embed_study(self, views: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """``(B, V, 512)`` view embeddings and ``(B, V)`` valid mask -> ``(B, 512)`` aligned study embedding."""
+        return self.echo_head(self.view_aggregator(views, valid))
+
+    def forward(self, x: torch.Tensor, views: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """CLIP loss of a batch of pairs (row i of ``x`` is paired with study i)."""
+        return clip_loss(self.embed_ecg(x), self.embed_study(views, valid), self.tau)
+
+
+def build_echo2ecg(ecg_cfg: ECGEncoderConfig | None = None, aggregation_cfg: ViewAggregationConfig | None = None,
+                   shared_dim: int = 512, tau: float = 0.5) -> Echo2ECG:
+    """The model from its configs (paper defaults): encoder, aggregator, ECG D -> 512 and echo 1024 -> 512 heads."""
+    ecg_cfg = ecg_cfg or ECGEncoderConfig()
+    aggregation_cfg = aggregation_cfg or ViewAggregationConfig()
+    return Echo2ECG(
+        ECGEncoder(ecg_cfg),
+        build_view_aggregator(aggregation_cfg),
+        ProjectionHead(ecg_cfg.embed_dim, shared_dim),
+        ProjectionHead(aggregation_cfg.dim, shared_dim),
+        tau=tau,
+    )

@@ -1,0 +1,548 @@
+"""Contrastive pre-training of the ECG encoder against multi-view echo studies (rule pretrain).
+
+Data: the train / val pairs of the pre-training cohort (``pairs.parquet`` joined to the patient
+``splits.parquet``). Each pair indexes one ECG (rows of the memory-mapped preprocessed shards,
+``(12, 5000)``) and one echo study (its stored 512-d view embeddings, padded or truncated to
+``max_views`` with a validity mask). Unique ECGs and studies are held once, as tensors on the
+training device; every step gathers its batch by index, cuts a random window and augments on
+the device (one ``torch.Generator`` drives windows, augmentations, view draws and the epoch
+order), so no step does host work.
+
+Checkpoints: after every epoch the full training state (model, optimiser, epoch, step, curve,
+best validation loss, and every RNG state: the data generator, torch's global CPU RNG that drop
+path draws from, and CUDA's) is written to the variant's state directory, atomically. A rerun
+of a killed job resumes from the newest one; on CPU with a fixed seed the resumed run ends with
+weights bit-identical to an uninterrupted run. ``best.pt`` (lowest validation loss) and
+``last.pt`` hold the model's state dict and what built it; they load with ``weights_only=True``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from echo2ecg.augment import AugmentConfig, augment_ecg_batch, first_window, random_window
+from echo2ecg.model.echo2ecg_model import Echo2ECG
+from echo2ecg.model.ecg_encoder import ECGEncoder, ECGEncoderConfig, load_otis_checkpoint
+from echo2ecg.model.optimizer import apply_lr, build_optimizer, lr_at_step
+from echo2ecg.model.projection import ProjectionHead, clip_loss
+from echo2ecg.model.view_aggregation import ViewAggregationConfig, build_view_aggregator
+
+CURVE_COLUMNS = ["epoch", "step", "train_loss", "val_loss", "lr", "samples_per_s"]
+STATE_PREFIX = "epoch_"
+
+
+# ---------------------------------------------------------------------------------------------
+# Configuration
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class PretrainConfig:
+    """The ``pretrain`` section of config.yaml (recipe sections 5 and 6; defaults are the paper's)."""
+
+    seed: int = 42
+    batch_size: int = 256
+    epochs: int = 50
+    lr: float = 5e-4
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 1e-7
+    layer_decay: float = 0.75
+    warmup_epochs: float = 2
+    start_lr_ratio: float = 0.1
+    min_lr_ratio: float = 0.1
+    tau: float = 0.5
+    max_views: int = 128
+    view_dim: int = 512
+    aggregator_dim: int = 1024
+    aggregator_heads: int = 4
+    projection_dim: int = 512
+    checkpoint: str = "best"
+    device: str = "auto"
+    augment: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, section: dict) -> "PretrainConfig":
+        names = set(cls.__dataclass_fields__)
+        values = {k: v for k, v in section.items() if k in names}
+        if "betas" in values:
+            values["betas"] = tuple(values["betas"])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class VariantSpec:
+    """One ``pretrain.variants`` entry: how the study is pooled, where the encoder starts, aligned or not."""
+
+    name: str
+    aggregation: str = "attention"
+    init: str = "foundation"
+    align: bool = True
+
+    @classmethod
+    def from_config(cls, name: str, spec: dict) -> "VariantSpec":
+        return cls(name=name, aggregation=spec["aggregation"], init=spec["init"], align=bool(spec["align"]))
+
+
+def select_device(device: str) -> torch.device:
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("pretrain.device is cuda but no CUDA device is available")
+    return torch.device(device)
+
+
+# ---------------------------------------------------------------------------------------------
+# Data: pairs -> tensors
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class PairTensors:
+    """The pairs of one split as indices into unique ECGs and unique studies (all tensors)."""
+
+    ecgs: torch.Tensor          # (E, 12, T) float32, preprocessed ECGs
+    views: torch.Tensor         # (S, max_views, view_dim) float32, zero where padded
+    valid: torch.Tensor         # (S, max_views) bool, True for a real view
+    pair_ecg: torch.Tensor      # (P,) int64 row into ecgs
+    pair_study: torch.Tensor    # (P,) int64 row into views / valid
+    ecg_ids: list[str]
+    study_ids: list[str]
+
+    @property
+    def n_pairs(self) -> int:
+        return int(self.pair_ecg.shape[0])
+
+    def trimmed(self) -> "PairTensors":
+        """The same pairs with the view axis cut to the widest study: views beyond it are padding
+        in every study, masked anyway, so the model's outputs do not change (only its cost)."""
+        width = max(1, int(self.valid.sum(dim=1).max())) if len(self.valid) else 1
+        return PairTensors(self.ecgs, self.views[:, :width].contiguous(), self.valid[:, :width].contiguous(),
+                           self.pair_ecg, self.pair_study,
+                           self.ecg_ids, self.study_ids)
+
+    def to(self, device) -> "PairTensors":
+        return PairTensors(self.ecgs.to(device), self.views.to(device), self.valid.to(device),
+                           self.pair_ecg.to(device), self.pair_study.to(device), self.ecg_ids, self.study_ids)
+
+
+def pretrain_pairs(pairs: pd.DataFrame, splits: pd.DataFrame, cohorts: list[str]) -> pd.DataFrame:
+    """Pairs of the pre-training cohorts with their patient's split (train/val/test), sorted stably."""
+    pairs = pairs[pairs["cohort"].isin(cohorts)]
+    split_of = splits[["cohort", "patient_id", "split"]].astype(str)
+    table = pairs.astype({"ecg_id": str, "study_id": str, "patient_id": str, "cohort": str}).merge(
+        split_of, on=["cohort", "patient_id"], how="left", validate="many_to_one")
+    if table["split"].isna().any():
+        missing = table.loc[table["split"].isna(), "patient_id"].iloc[0]
+        raise ValueError(f"patient {missing} of a pair has no split in splits.parquet")
+    return table.sort_values(["cohort", "patient_id", "ecg_id", "study_id"], kind="stable").reset_index(drop=True)
+
+
+def _memmap(path: str, cache: dict) -> np.ndarray:
+    if path not in cache:
+        cache[path] = np.load(path, mmap_mode="r")
+    return cache[path]
+
+
+def gather_rows(index: pd.DataFrame, ids: list[str], id_column: str, root: str | os.PathLike = ".") -> np.ndarray:
+    """Rows ``ids`` (in that order) of memory-mapped shards listed by ``index`` (id, npy_path, row)."""
+    located = index.astype({id_column: str}).drop_duplicates(id_column).set_index(id_column)
+    missing = [i for i in ids if i not in located.index]
+    if missing:
+        raise KeyError(f"{len(missing)} {id_column}s are not in the shard index (e.g. {missing[0]})")
+    cache: dict[str, np.ndarray] = {}
+    shape = _memmap(os.path.join(root, str(located["npy_path"].iloc[0])), cache).shape[1:] if len(located) else (0,)
+    located = located.loc[ids]
+    out = np.empty((len(ids), *shape), dtype=np.float32)
+    for path, group in located.reset_index().groupby("npy_path", sort=True):
+        array = _memmap(os.path.join(root, str(path)), cache)
+        positions = np.flatnonzero(located["npy_path"].to_numpy() == path)
+        rows = group["row"].to_numpy(dtype=np.int64)
+        order = np.argsort(rows, kind="stable")  # read each shard in file order
+        out[positions[order]] = array[rows[order]]
+    return out
+
+
+def study_view_tensors(view_index: pd.DataFrame, study_ids: list[str], max_views: int,
+                       root: str | os.PathLike = ".") -> tuple[np.ndarray, np.ndarray]:
+    """Each study's view embeddings ``(S, max_views, D)`` (views in view_id order, truncated to
+    ``max_views``, zero-padded) and the validity mask ``(S, max_views)``."""
+    views = view_index.astype({"view_id": str, "study_id": str})
+    views = views[views["study_id"].isin(set(study_ids))].sort_values(["study_id", "view_id"], kind="stable")
+    views = views.assign(slot=views.groupby("study_id").cumcount())
+    views = views[views["slot"] < max_views]
+    missing = set(study_ids) - set(views["study_id"])
+    if missing:
+        raise KeyError(f"{len(missing)} paired studies have no view embedding (e.g. {sorted(missing)[0]})")
+    embeddings = gather_rows(view_index, views["view_id"].tolist(), "view_id", root)
+    position = {s: i for i, s in enumerate(study_ids)}
+    out = np.zeros((len(study_ids), max_views, embeddings.shape[1]), dtype=np.float32)
+    valid = np.zeros((len(study_ids), max_views), dtype=bool)
+    s = views["study_id"].map(position).to_numpy(dtype=np.int64)
+    v = views["slot"].to_numpy(dtype=np.int64)
+    out[s, v] = embeddings
+    valid[s, v] = True
+    return out, valid
+
+
+def pair_tensors(pairs: pd.DataFrame, ecg_index: pd.DataFrame, view_index: pd.DataFrame, max_views: int,
+                 root: str | os.PathLike = ".") -> PairTensors:
+    """Tensors of ``pairs`` (one split): unique ECGs and studies once, pairs as indices into them."""
+    ecg_ids = sorted(pairs["ecg_id"].astype(str).unique())
+    study_ids = sorted(pairs["study_id"].astype(str).unique())
+    ecgs = gather_rows(ecg_index, ecg_ids, "ecg_id", root)
+    views, valid = study_view_tensors(view_index, study_ids, max_views, root)
+    ecg_pos = {e: i for i, e in enumerate(ecg_ids)}
+    study_pos = {s: i for i, s in enumerate(study_ids)}
+    return PairTensors(
+        ecgs=torch.from_numpy(ecgs), views=torch.from_numpy(views), valid=torch.from_numpy(valid),
+        pair_ecg=torch.tensor(pairs["ecg_id"].astype(str).map(ecg_pos).to_numpy(dtype=np.int64)),
+        pair_study=torch.tensor(pairs["study_id"].astype(str).map(study_pos).to_numpy(dtype=np.int64)),
+        ecg_ids=ecg_ids, study_ids=study_ids)
+
+
+def one_view_per_study(valid: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """A one-hot validity mask choosing one valid view per study: uniformly at random with
+    ``generator`` (training), or the first valid view when ``generator`` is None (evaluation)."""
+    if generator is None:
+        choice = valid.to(torch.int8).argmax(dim=1)
+    else:
+        scores = torch.rand(valid.shape, generator=generator, device=valid.device)
+        choice = torch.where(valid, scores, torch.full_like(scores, -1.0)).argmax(dim=1)
+    return nn.functional.one_hot(choice, valid.shape[1]).bool() & valid
+
+
+# ---------------------------------------------------------------------------------------------
+# The model of a variant
+# ---------------------------------------------------------------------------------------------
+
+def encoder_config(ecg_section: dict) -> ECGEncoderConfig:
+    return ECGEncoderConfig.from_dict(ecg_section)
+
+
+def build_model(cfg: PretrainConfig, ecg_section: dict, variant: VariantSpec, foundation: str | None = None,
+                log: logging.Logger | None = None) -> tuple[Echo2ECG, dict]:
+    """The variant's model, initialised from ``cfg.seed``; the encoder then loaded from the
+    foundation weights when ``variant.init == 'foundation'`` (an OTiS checkpoint when
+    ``ecg_section['otis_checkpoint']`` is set, else the stand-in state dict at ``foundation``)."""
+    torch.manual_seed(cfg.seed)
+    encoder = ECGEncoder(encoder_config(ecg_section))
+    aggregation = "single" if variant.aggregation == "single" else variant.aggregation
+    aggregator = build_view_aggregator(ViewAggregationConfig(kind=aggregation, view_dim=cfg.view_dim,
+                                                             dim=cfg.aggregator_dim, n_heads=cfg.aggregator_heads))
+    model = Echo2ECG(encoder, aggregator, ProjectionHead(encoder.cfg.embed_dim, cfg.projection_dim),
+                     ProjectionHead(cfg.aggregator_dim, cfg.projection_dim))
+    origin = {"init": variant.init}
+    if variant.init == "foundation":
+        otis = ecg_section.get("otis_checkpoint")
+        if otis:
+            origin["otis"] = load_otis_checkpoint(encoder, otis, ecg_section.get("otis_ecg_domain_offset"))
+            origin["foundation"] = f"OTiS checkpoint {otis}"
+        else:
+            if not foundation:
+                raise ValueError("variant init 'foundation' needs the fit_ecg_encoder stand-in (or an OTiS checkpoint)")
+            state = torch.load(foundation, map_location="cpu", weights_only=True)
+            encoder.load_state_dict(state["encoder"], strict=True)
+            origin["foundation"] = f"synthetic stand-in for OTiS (fit_ecg_encoder) {foundation}"
+    else:
+        origin["foundation"] = f"random initialisation (seed {cfg.seed})"
+    if log:
+        log.info("variant %s: aggregation %s, encoder from %s, %s", variant.name, variant.aggregation,
+                 origin["foundation"], "aligned" if variant.align else "not aligned")
+    return model, origin
+
+
+# ---------------------------------------------------------------------------------------------
+# Steps and evaluation
+# ---------------------------------------------------------------------------------------------
+
+def _autocast(device: torch.device):
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return torch.autocast("cpu", enabled=False)
+
+
+def batch_loss(model: Echo2ECG, x: torch.Tensor, views: torch.Tensor, valid: torch.Tensor, tau: float) -> torch.Tensor:
+    return clip_loss(model.embed_ecg(x), model.embed_study(views, valid), tau=tau)
+
+
+def training_batch(data: PairTensors, idx: torch.Tensor, n_samples: int, augment: AugmentConfig,
+                   generator: torch.Generator, single_view: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One step's batch, all on the data's device: a random window of each pair's ECG, augmented,
+    and its study's views and mask (one drawn view for single-view variants)."""
+    x = augment_ecg_batch(random_window(data.ecgs[data.pair_ecg[idx]], n_samples, generator), augment, generator)
+    study = data.pair_study[idx]
+    valid = data.valid[study]
+    if single_view:
+        valid = one_view_per_study(valid, generator)
+    return x, data.views[study], valid
+
+
+def optimisation_step(model: Echo2ECG, optimizer: torch.optim.Optimizer, batch, tau: float,
+                      device: torch.device) -> torch.Tensor:
+    """Forward (bf16 autocast on CUDA), backward and one AdamW step; returns the detached loss."""
+    with _autocast(device):
+        loss = batch_loss(model, *batch, tau)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
+@torch.no_grad()
+def validation_loss(model: Echo2ECG, data: PairTensors, cfg: PretrainConfig, n_samples: int, single_view: bool,
+                    device: torch.device) -> float:
+    """Mean CLIP loss over fixed batches of the split's pairs (first window, no augmentation,
+    the first valid view for single-view); NaN when the split has fewer than 2 pairs."""
+    model.eval()
+    total, count = 0.0, 0
+    for start in range(0, data.n_pairs, cfg.batch_size):
+        idx = torch.arange(start, min(start + cfg.batch_size, data.n_pairs), device=device)
+        if len(idx) < 2:
+            break
+        x = first_window(data.ecgs[data.pair_ecg[idx]], n_samples)
+        valid = data.valid[data.pair_study[idx]]
+        if single_view:
+            valid = one_view_per_study(valid, None)
+        with _autocast(device):
+            loss = batch_loss(model, x, data.views[data.pair_study[idx]], valid, cfg.tau)
+        total += float(loss) * len(idx)
+        count += len(idx)
+    return total / count if count else float("nan")
+
+
+# ---------------------------------------------------------------------------------------------
+# Checkpoints
+# ---------------------------------------------------------------------------------------------
+
+def fingerprint(*parts) -> str:
+    """A short hash of what a run depends on (config and data); a saved state resumes only when it matches."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _atomic_save(obj, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _rng_states(generator: torch.Generator, device: torch.device) -> dict:
+    states = {"data": generator.get_state(), "torch_cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        states["torch_cuda"] = torch.cuda.get_rng_state(device)
+    return states
+
+
+def _restore_rng(states: dict, generator: torch.Generator, device: torch.device) -> None:
+    generator.set_state(states["data"])
+    torch.set_rng_state(states["torch_cpu"])
+    if device.type == "cuda" and "torch_cuda" in states:
+        torch.cuda.set_rng_state(states["torch_cuda"], device)
+
+
+def latest_state(state_dir: Path) -> Path | None:
+    states = sorted(state_dir.glob(f"{STATE_PREFIX}*.pt"))
+    return states[-1] if states else None
+
+
+def model_checkpoint(model: nn.Module, meta: dict) -> dict:
+    """What best.pt / last.pt hold: the model's state dict (CPU tensors) and plain metadata."""
+    return {"model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}, "meta": meta}
+
+
+def load_model_checkpoint(path: str | os.PathLike) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# The loop
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class PretrainResult:
+    curve: pd.DataFrame
+    best_epoch: int
+    best_val_loss: float
+    resumed_from_epoch: int
+    seconds: float
+    samples_per_s: float
+
+
+def pretrain(model: Echo2ECG, train: PairTensors, val: PairTensors, cfg: PretrainConfig, variant: VariantSpec,
+             n_samples: int, state_dir: str | os.PathLike, best_path: str | os.PathLike, last_path: str | os.PathLike,
+             meta: dict, log: logging.Logger, device: torch.device | None = None) -> PretrainResult:
+    """Train ``model`` on ``train`` for ``cfg.epochs`` (or write it unchanged when the variant is
+    not aligned), checkpointing every epoch into ``state_dir``; resume from the newest state there."""
+    started = time.perf_counter()
+    device = device or select_device(cfg.device)
+    state_dir = Path(state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    model.to(device)
+    train, val = train.trimmed().to(device), val.trimmed().to(device)
+    single_view = variant.aggregation == "single"
+    meta = dict(meta, variant=asdict(variant))
+    run_key = fingerprint(asdict(cfg), meta.get("encoder"), asdict(variant), train.n_pairs, val.n_pairs,
+                          train.ecg_ids[:5], train.study_ids[:5])
+
+    if not variant.align:
+        val_loss = validation_loss(model, val, cfg, n_samples, single_view, device)
+        curve = pd.DataFrame([{"epoch": 0, "step": 0, "train_loss": float("nan"), "val_loss": val_loss,
+                               "lr": 0.0, "samples_per_s": float("nan")}], columns=CURVE_COLUMNS)
+        checkpoint = model_checkpoint(model, dict(meta, epoch=0, step=0, val_loss=val_loss))
+        _atomic_save(checkpoint, Path(best_path))
+        _atomic_save(checkpoint, Path(last_path))
+        log.info("variant %s is not aligned: the initial encoder is written unchanged (val loss %.4f)",
+                 variant.name, val_loss)
+        return PretrainResult(curve, 0, val_loss, 0, time.perf_counter() - started, float("nan"))
+
+    steps_per_epoch = train.n_pairs // cfg.batch_size
+    if steps_per_epoch < 1:
+        raise ValueError(f"{train.n_pairs} training pairs are fewer than one batch of {cfg.batch_size}")
+    total_steps = steps_per_epoch * cfg.epochs
+    optimizer = build_optimizer(model, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay,
+                                layer_decay=cfg.layer_decay)
+    generator = torch.Generator(device=device)
+    generator.manual_seed(cfg.seed)
+    augment = AugmentConfig(**cfg.augment)
+    curve_rows: list[dict] = []
+    best_val, best_epoch, start_epoch = float("inf"), -1, 0
+    best_state_path = state_dir / "best_model.pt"
+
+    resume = latest_state(state_dir)
+    if resume is not None:
+        state = torch.load(resume, map_location="cpu", weights_only=True)
+        if state["run_key"] == run_key:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            _restore_rng(state["rng"], generator, device)
+            curve_rows = [dict(zip(CURVE_COLUMNS, row)) for row in state["curve"].tolist()]
+            best_val, best_epoch, start_epoch = float(state["best_val_loss"]), int(state["best_epoch"]), int(state["epoch"])
+            log.info("resuming %s from its epoch %d checkpoint %s", variant.name, start_epoch, resume)
+        else:
+            log.info("ignoring %s: it was written by a different config or data", resume)
+            for stale in state_dir.glob(f"{STATE_PREFIX}*.pt"):
+                stale.unlink()
+            start_epoch = 0
+    log.info("pre-training %s: %d train pairs (%d ECGs, %d studies), %d val pairs, batch %d, %d steps/epoch, "
+             "%d epochs, device %s", variant.name, train.n_pairs, len(train.ecg_ids), len(train.study_ids),
+             val.n_pairs, cfg.batch_size, steps_per_epoch, cfg.epochs, device)
+
+    sample_rate = float("nan")
+    for epoch in range(start_epoch, cfg.epochs):
+        epoch_started = time.perf_counter()
+        model.train()
+        order = torch.randperm(train.n_pairs, generator=generator, device=device)
+        losses = torch.zeros(steps_per_epoch, device=device)
+        lr = cfg.lr
+        for b in range(steps_per_epoch):
+            step = epoch * steps_per_epoch + b
+            lr = lr_at_step(step, steps_per_epoch, cfg.epochs, cfg.lr, warmup_epochs=cfg.warmup_epochs,
+                            start_ratio=cfg.start_lr_ratio, min_ratio=cfg.min_lr_ratio)
+            apply_lr(optimizer, lr)
+            batch = training_batch(train, order[b * cfg.batch_size:(b + 1) * cfg.batch_size], n_samples, augment,
+                                   generator, single_view)
+            losses[b] = optimisation_step(model, optimizer, batch, cfg.tau, device)
+        train_loss = float(losses.mean())
+        val_loss = validation_loss(model, val, cfg, n_samples, single_view, device)
+        seconds = time.perf_counter() - epoch_started
+        sample_rate = steps_per_epoch * cfg.batch_size / seconds
+        curve_rows.append({"epoch": epoch + 1, "step": (epoch + 1) * steps_per_epoch, "train_loss": train_loss,
+                           "val_loss": val_loss, "lr": lr, "samples_per_s": sample_rate})
+        # without validation pairs (NaN loss) the best checkpoint follows the last epoch
+        if math.isnan(val_loss) or val_loss < best_val:
+            best_val, best_epoch = val_loss, epoch + 1
+            _atomic_save(model_checkpoint(model, dict(meta, epoch=epoch + 1, step=(epoch + 1) * steps_per_epoch,
+                                                      val_loss=val_loss)), best_state_path)
+        state = {
+            "run_key": run_key, "epoch": epoch + 1, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "rng": _rng_states(generator, device), "best_val_loss": best_val, "best_epoch": best_epoch,
+            "curve": torch.tensor([[float(r[c]) for c in CURVE_COLUMNS] for r in curve_rows], dtype=torch.float64),
+        }
+        path = state_dir / f"{STATE_PREFIX}{epoch + 1:04d}.pt"
+        _atomic_save(state, path)
+        for older in state_dir.glob(f"{STATE_PREFIX}*.pt"):  # the newest state is all a resume needs
+            if older != path:
+                older.unlink()
+        eta = (cfg.epochs - epoch - 1) * seconds
+        log.info("epoch %d/%d: train loss %.4f, val loss %.4f, lr %.3g, %.1f samples/s, ETA %.0f s",
+                 epoch + 1, cfg.epochs, train_loss, val_loss, lr, sample_rate, eta)
+
+    last = model_checkpoint(model, dict(meta, epoch=cfg.epochs, step=total_steps, val_loss=curve_rows[-1]["val_loss"]))
+    _atomic_save(last, Path(last_path))
+    best = torch.load(best_state_path, map_location="cpu", weights_only=True)
+    _atomic_save(best, Path(best_path))
+    curve = pd.DataFrame(curve_rows, columns=CURVE_COLUMNS).astype({"epoch": "int64", "step": "int64"})
+    log.info("best validation loss %.4f at epoch %d", best_val, best_epoch)
+    return PretrainResult(curve, best_epoch, best_val, start_epoch, time.perf_counter() - started, sample_rate)
+
+
+# ---------------------------------------------------------------------------------------------
+# Curves
+# ---------------------------------------------------------------------------------------------
+
+def plot_curve(curve: pd.DataFrame, path: str | os.PathLike, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.2), dpi=120)
+    if curve["train_loss"].notna().any():
+        ax.plot(curve["epoch"], curve["train_loss"], marker="o", label="train")
+    ax.plot(curve["epoch"], curve["val_loss"], marker="s", label="validation")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("CLIP loss")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------------------------------------
+# The rule's driver
+# ---------------------------------------------------------------------------------------------
+
+def run_pretrain_variant(pretrain_section: dict, ecg_section: dict, variant_name: str, variant_spec: dict,
+                         cohorts: list[str], *, pairs_path, splits_path, ecg_index_path, view_index_path,
+                         foundation: str | None, out_dir, state_dir, log: logging.Logger, root: str = ".",
+                         threads: int | None = None) -> dict:
+    """Assemble the data, build the variant's model, train (or not), write best/last/curve; returns a summary.
+
+    ``pretrain_section`` is config ``pretrain`` (its ``variants`` are not read: the variant's own
+    entry is ``variant_spec``, so adding a variant changes nothing for the others)."""
+    cfg = PretrainConfig.from_dict(pretrain_section)
+    variant = VariantSpec.from_config(variant_name, variant_spec)
+    device = select_device(cfg.device)
+    if threads:
+        torch.set_num_threads(threads)
+    table = pretrain_pairs(pd.read_parquet(pairs_path), pd.read_parquet(splits_path), cohorts)
+    ecg_index, view_index = pd.read_parquet(ecg_index_path), pd.read_parquet(view_index_path)
+    loaded = time.perf_counter()
+    train = pair_tensors(table[table["split"] == "train"], ecg_index, view_index, cfg.max_views, root)
+    val = pair_tensors(table[table["split"] == "val"], ecg_index, view_index, cfg.max_views, root)
+    log.info("data: %d train pairs, %d val pairs (%.1f s to gather into tensors)", train.n_pairs, val.n_pairs,
+             time.perf_counter() - loaded)
+    model, origin = build_model(cfg, ecg_section, variant, foundation, log)
+    enc = encoder_config(ecg_section)
+    meta = {"encoder": asdict(enc), "pretrain": {k: v for k, v in asdict(cfg).items() if k != "augment"},
+            "origin": {k: v for k, v in origin.items() if k != "otis"}}
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result = pretrain(model, train, val, cfg, variant, enc.n_samples, state_dir, out_dir / "best.pt",
+                      out_dir / "last.pt", meta, log, device)
+    result.curve.to_parquet(out_dir / "curve.parquet", index=False)
+    plot_curve(result.curve, out_dir / "curve.png", f"{variant_name}: contrastive pre-training")
+    return {"variant": variant_name, "train_pairs": train.n_pairs, "val_pairs": val.n_pairs,
+            "train_ecgs": len(train.ecg_ids), "train_studies": len(train.study_ids),
+            "best_epoch": result.best_epoch, "best_val_loss": result.best_val_loss,
+            "resumed_from_epoch": result.resumed_from_epoch, "seconds": round(result.seconds, 2),
+            "samples_per_s": result.samples_per_s, "device": str(device), "encoder_from": origin["foundation"]}

@@ -1,0 +1,24 @@
+"""Rule fit_ecg_encoder: the synthetic stand-in for OTiS (used only when no OTiS checkpoint is
+configured), masked patch reconstruction on its own synthetic ECG corpus."""
+import datetime as dt
+import json
+
+import torch
+
+import _package_path  # noqa: F401
+
+from echo2ecg.fit_ecg_encoder import fit_ecg_encoder
+from echo2ecg.logs import stage_logger
+from echo2ecg.preprocess_ecg import ECGPreprocessing
+from echo2ecg.provenance import provenance_from_snakemake
+
+started = dt.datetime.now(dt.timezone.utc)
+log = stage_logger("fit_ecg_encoder", snakemake.log[0])
+torch.set_num_threads(snakemake.threads)
+checkpoint, metrics = fit_ecg_encoder(snakemake.params.encoder, snakemake.params.standin,
+                                      ECGPreprocessing.from_config(snakemake.params.preprocessing), log,
+                                      init_seed=snakemake.params.init_seed)
+torch.save(checkpoint, snakemake.output.checkpoint)
+with open(snakemake.output.metrics, "w") as handle:
+    json.dump(metrics, handle, indent=2, default=float)
+provenance_from_snakemake(snakemake, started_at=started, summary=metrics)

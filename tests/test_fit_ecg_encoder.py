@@ -1,0 +1,61 @@
+"""The OTiS stand-in: masked reconstruction on its own synthetic ECG corpus."""
+import numpy as np
+import torch
+
+from echo2ecg.fit_ecg_encoder import MaskedReconstruction, fit_ecg_encoder, synthesize_corpus
+from echo2ecg.logs import stage_logger
+from echo2ecg.model.ecg_encoder import ECGEncoder, ECGEncoderConfig
+from echo2ecg.preprocess_ecg import ECGPreprocessing
+
+ENCODER = {"patch_size": 48, "n_samples": 480, "embed_dim": 16, "depth": 1, "n_heads": 2, "drop_path": 0.0}
+STANDIN = {"seed": 5, "n_patients": 60, "mask_ratio": 0.75, "decoder_dim": 16, "decoder_depth": 1, "steps": 40,
+           "batch_size": 16, "lr": 3e-3, "weight_decay": 0.05}
+LOG = stage_logger("test_fit_ecg_encoder")
+
+
+def test_corpus_is_preprocessed_and_its_own():
+    params = ECGPreprocessing()
+    x, lvef = synthesize_corpus(8, seed=5, preprocessing=params)
+    assert x.shape == (8, 12, 5000) and x.dtype == np.float32 and np.isfinite(x).all()
+    # lead-group z-normalised, as every ECG the model sees
+    np.testing.assert_allclose(x[:, :3].reshape(8, -1).mean(axis=1), 0.0, atol=1e-4)
+    np.testing.assert_allclose(x[:, :3].reshape(8, -1).std(axis=1), 1.0, atol=1e-3)
+    again, _ = synthesize_corpus(8, seed=5, preprocessing=params)
+    other, _ = synthesize_corpus(8, seed=6, preprocessing=params)
+    np.testing.assert_array_equal(x, again)
+    assert not np.allclose(x, other) and lvef.shape == (8,)
+
+
+def test_only_hidden_patches_count_in_the_reconstruction_loss():
+    torch.manual_seed(0)
+    model = MaskedReconstruction(ECGEncoder(ECGEncoderConfig.from_dict(ENCODER)), 16, 1, 2).eval()
+    x = torch.randn(2, 12, 480)
+    generator = torch.Generator().manual_seed(3)
+    loss = model(x, 0.75, generator)
+    assert loss.ndim == 0 and torch.isfinite(loss)
+    # with almost nothing hidden the loss is over a handful of patches, with most hidden over many: both finite
+    assert torch.isfinite(model(x, 0.01, torch.Generator().manual_seed(3)))
+    assert model.patches(x).shape == (2, 12 * 10, 48)
+    torch.testing.assert_close(model.patches(x)[0, 10], x[0, 1, :48])  # lead-major token order
+
+
+def test_a_short_fit_is_deterministic_and_reconstructs_held_out_ecgs_better_than_its_start():
+    torch.set_num_threads(1)
+    params = ECGPreprocessing()
+    checkpoint, metrics = fit_ecg_encoder(ENCODER, STANDIN, params, LOG)
+    again, _ = fit_ecg_encoder(ENCODER, STANDIN, params, LOG)
+    assert checkpoint["encoder"].keys() == again["encoder"].keys()
+    assert all(torch.equal(checkpoint["encoder"][k], again["encoder"][k]) for k in checkpoint["encoder"])
+    mse = metrics["held_out_reconstruction_mse"]
+    assert mse["fitted"] < 0.9 * mse["initial"], mse
+    encoder = ECGEncoder(ECGEncoderConfig.from_dict(ENCODER))
+    encoder.load_state_dict(checkpoint["encoder"], strict=True)  # what the variants load
+
+
+def test_decoder_positions_are_the_encoders_token_positions():
+    torch.manual_seed(0)
+    encoder = ECGEncoder(ECGEncoderConfig.from_dict(ENCODER)).eval()
+    model = MaskedReconstruction(encoder, 16, 1, 2)
+    x = torch.randn(1, 12, 480)
+    patches_only = encoder.patch_embed(x).flatten(1, 2)
+    torch.testing.assert_close(encoder.tokenize(x) - patches_only, model.token_positions().expand(1, -1, -1))

@@ -1,0 +1,279 @@
+"""Pre-training data assembly, the loop's determinism and resumption after a real kill, feature files."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from echo2ecg.extract_ecg_features import aligned_embeddings, cohort_features, variant_context
+from echo2ecg.logs import stage_logger
+from echo2ecg.pretrain import (
+    CURVE_COLUMNS,
+    PretrainConfig,
+    VariantSpec,
+    build_model,
+    gather_rows,
+    load_model_checkpoint,
+    one_view_per_study,
+    pair_tensors,
+    pretrain_pairs,
+    run_pretrain_variant,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+T_STORED, VIEW_DIM = 240, 16
+ECG_SECTION = {"patch_size": 24, "n_samples": 96, "embed_dim": 16, "depth": 1, "n_heads": 2, "mlp_ratio": 2.0,
+               "drop_path": 0.1, "ln_eps": 1e-6, "otis_checkpoint": None, "otis_ecg_domain_offset": 0}
+PRETRAIN_SECTION = {"seed": 42, "batch_size": 4, "epochs": 3, "lr": 2e-3, "betas": [0.9, 0.999], "weight_decay": 1e-7,
+                    "layer_decay": 0.75, "warmup_epochs": 1, "start_lr_ratio": 0.1, "min_lr_ratio": 0.1, "tau": 0.5,
+                    "max_views": 4, "view_dim": VIEW_DIM, "aggregator_dim": 32, "aggregator_heads": 4,
+                    "projection_dim": 8, "checkpoint": "best", "device": "cpu", "augment": {}}
+LOG = stage_logger("test_pretrain")
+
+
+def write_cohort(root: Path, n_patients: int = 16, seed: int = 0) -> dict:
+    """A small pre-training cohort on disk as the data half writes it: ECG and view-embedding
+    shards (two each) with their indices, pairs, splits, ECG and study tables."""
+    rng = np.random.default_rng(seed)
+    ecg_rows, view_rows, pairs, splits, studies = [], [], [], [], []
+    for p in range(n_patients):
+        patient = f"P{p:03d}"
+        splits.append({"cohort": "mimic", "patient_id": patient, "split": ["train", "train", "val", "test"][p % 4],
+                       "split_source": "patient_hash"})
+        for s in range(1 + p % 2):
+            study = f"S{p:03d}{s}"
+            studies.append({"study_id": study, "patient_id": patient, "cohort": "mimic"})
+            # study 0 of patient 0 has more views than max_views (truncation), others 1..4 views
+            n_views = 6 if (p, s) == (0, 0) else 1 + (p + s) % 4
+            for v in range(n_views):
+                view_rows.append({"view_id": f"{study}_{v:04d}", "study_id": study})
+            for e in range(2):
+                ecg = f"E{p:03d}{s}{e}"
+                ecg_rows.append({"ecg_id": ecg, "patient_id": patient})
+                pairs.append({"ecg_id": ecg, "study_id": study, "patient_id": patient, "cohort": "mimic",
+                              "delta_days": 0.5})
+    ecgs = pd.DataFrame(ecg_rows)
+    views = pd.DataFrame(view_rows)
+    data = {"ecg": {}, "view": {}}
+    for kind, table, shape, folder in (("ecg", ecgs, (12, T_STORED), "ecg/mimic"),
+                                       ("view", views, (VIEW_DIM,), "echo/view_embeddings/mimic")):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        parts = []
+        for shard in range(2):
+            # reversed order inside shard 1, so rows are not in id order
+            part = table.iloc[shard::2]
+            part = part.iloc[::-1] if shard else part
+            array = rng.normal(size=(len(part), *shape)).astype(np.float32)
+            path = f"{folder}/{shard:04d}.npy"
+            np.save(root / path, array)
+            parts.append(part.assign(row=np.arange(len(part)), cohort="mimic", shard=f"{shard:04d}", npy_path=path))
+            key = "ecg_id" if kind == "ecg" else "view_id"
+            data[kind].update({i: a for i, a in zip(part[key], array)})
+        pd.concat(parts).to_parquet(root / f"{folder.split('/')[0]}_{kind}_index.parquet", index=False)
+    (root / "tables").mkdir(exist_ok=True)
+    pd.DataFrame(pairs).to_parquet(root / "tables/pairs.parquet", index=False)
+    pd.DataFrame(splits).to_parquet(root / "tables/splits.parquet", index=False)
+    ecgs.assign(cohort="mimic").to_parquet(root / "tables/ecgs.parquet", index=False)
+    pd.DataFrame(studies).to_parquet(root / "tables/echo_studies.parquet", index=False)
+    return data
+
+
+@pytest.fixture()
+def cohort(tmp_path):
+    data = write_cohort(tmp_path)
+    return tmp_path, data
+
+
+def paths(root: Path) -> dict:
+    return {"pairs_path": root / "tables/pairs.parquet", "splits_path": root / "tables/splits.parquet",
+            "ecg_index_path": root / "ecg_ecg_index.parquet", "view_index_path": root / "echo_view_index.parquet"}
+
+
+def test_pairs_become_indices_into_unique_ecgs_and_padded_masked_studies(cohort):
+    root, data = cohort
+    table = pretrain_pairs(pd.read_parquet(root / "tables/pairs.parquet"), pd.read_parquet(root / "tables/splits.parquet"),
+                           ["mimic"])
+    assert set(table["split"]) == {"train", "val", "test"}
+    train = table[table["split"] == "train"]
+    tensors = pair_tensors(train, pd.read_parquet(root / "ecg_ecg_index.parquet"),
+                           pd.read_parquet(root / "echo_view_index.parquet"), max_views=4, root=root)
+    assert tensors.n_pairs == len(train)
+    assert len(tensors.ecg_ids) == train["ecg_id"].nunique() and len(tensors.study_ids) == train["study_id"].nunique()
+    views = pd.read_parquet(root / "echo_view_index.parquet")
+    for i, (ecg_id, study_id) in enumerate(zip(train["ecg_id"], train["study_id"])):
+        e, s = int(tensors.pair_ecg[i]), int(tensors.pair_study[i])
+        assert tensors.ecg_ids[e] == ecg_id and tensors.study_ids[s] == study_id
+        np.testing.assert_array_equal(tensors.ecgs[e].numpy(), data["ecg"][ecg_id])  # the shard row, whole length
+        study_views = sorted(views.loc[views["study_id"] == study_id, "view_id"])[:4]
+        n = len(study_views)
+        assert tensors.valid[s].tolist() == [True] * n + [False] * (4 - n)
+        for slot, view_id in enumerate(study_views):  # views in view_id order, truncated to max_views
+            np.testing.assert_array_equal(tensors.views[s, slot].numpy(), data["view"][view_id])
+        assert torch.all(tensors.views[s, n:] == 0)
+    assert "S0000" in tensors.study_ids and int(tensors.valid[tensors.study_ids.index("S0000")].sum()) == 4
+
+
+def test_gather_rows_rejects_unknown_ids(cohort):
+    root, _ = cohort
+    with pytest.raises(KeyError, match="not in the shard index"):
+        gather_rows(pd.read_parquet(root / "ecg_ecg_index.parquet"), ["nope"], "ecg_id", root)
+
+
+def test_single_view_draws_one_valid_view_in_training_and_the_first_for_evaluation():
+    valid = torch.tensor([[True, True, True, False], [False, True, False, True], [True, False, False, False]])
+    first = one_view_per_study(valid, None)
+    assert first.tolist() == [[True, False, False, False], [False, True, False, False], [True, False, False, False]]
+    generator = torch.Generator().manual_seed(0)
+    drawn = torch.stack([one_view_per_study(valid, generator) for _ in range(300)])
+    assert torch.all(drawn.sum(dim=2) == 1) and not torch.any(drawn & ~valid)
+    counts = drawn.sum(dim=0)
+    assert torch.all(counts[0, :3] > 60) and torch.all(counts[1, [1, 3]] > 100)  # every valid view gets drawn
+
+
+def run_variant(root: Path, out: str, variant: str = "echo2ecg", spec: dict | None = None, **overrides) -> dict:
+    spec = spec or {"aggregation": "attention", "init": "random", "align": True}
+    return run_pretrain_variant(dict(PRETRAIN_SECTION, **overrides), ECG_SECTION, variant, spec, ["mimic"],
+                                foundation=None, out_dir=root / out, state_dir=root / out / "state", log=LOG,
+                                root=str(root), **paths(root))
+
+
+def state_dicts_equal(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_training_is_deterministic_and_writes_best_last_and_curve(cohort):
+    root, _ = cohort
+    torch.set_num_threads(1)
+    summary = run_variant(root, "a")
+    run_variant(root, "b")
+    a, b = load_model_checkpoint(root / "a/last.pt"), load_model_checkpoint(root / "b/last.pt")
+    assert state_dicts_equal(a["model"], b["model"])
+    curve = pd.read_parquet(root / "a/curve.parquet")
+    assert list(curve.columns) == CURVE_COLUMNS and curve["epoch"].tolist() == [1, 2, 3]
+    assert curve["train_loss"].notna().all() and curve["val_loss"].notna().all()
+    best = load_model_checkpoint(root / "a/best.pt")
+    assert best["meta"]["epoch"] == summary["best_epoch"] == int(curve.loc[curve["val_loss"].idxmin(), "epoch"])
+    assert (root / "a/curve.png").stat().st_size > 0
+    initial, _ = build_model(PretrainConfig.from_dict(PRETRAIN_SECTION), ECG_SECTION,
+                             VariantSpec("echo2ecg", init="random"))
+    assert not state_dicts_equal(initial.state_dict(), a["model"])  # training changed the weights
+    different = run_variant(root, "c", seed=7)
+    assert different["best_val_loss"] != summary["best_val_loss"]
+
+
+def test_variants_that_are_not_aligned_keep_the_initial_encoder(cohort):
+    root, _ = cohort
+    run_variant(root, "r", "random_init", {"aggregation": "attention", "init": "random", "align": False})
+    saved = load_model_checkpoint(root / "r/last.pt")["model"]
+    initial, _ = build_model(PretrainConfig.from_dict(PRETRAIN_SECTION), ECG_SECTION, VariantSpec("random_init", init="random"))
+    assert state_dicts_equal(saved, initial.state_dict())
+    assert len(pd.read_parquet(root / "r/curve.parquet")) == 1
+
+
+KILLED_RUN = """
+import json, sys, torch
+sys.path.insert(0, {repo!r})
+from tests.test_pretrain import run_variant
+from pathlib import Path
+torch.set_num_threads(1)
+run_variant(Path({root!r}), {out!r}, epochs={epochs})
+"""
+
+
+def test_a_killed_run_resumes_from_its_last_checkpoint_and_ends_bit_identical(cohort):
+    """Kill a real training process after its first epoch checkpoint, rerun it, and compare
+    its final weights with an uninterrupted run of the same config (CPU, fixed seed)."""
+    root, _ = cohort
+    epochs = 14
+    script = root / "run.py"
+    script.write_text(KILLED_RUN.format(repo=str(REPO), root=str(root), out="killed", epochs=epochs))
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    process = subprocess.Popen([sys.executable, str(script)], env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+    state_dir = root / "killed/state"
+    deadline = time.time() + 600
+    while not list(state_dir.glob("epoch_*.pt")):
+        assert process.poll() is None, process.stderr.read().decode()[-3000:]
+        assert time.time() < deadline
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    killed_at = sorted(state_dir.glob("epoch_*.pt"))
+    assert killed_at and not (root / "killed/last.pt").exists(), "the run finished before it was killed"
+    epoch_killed = int(killed_at[-1].stem.split("_")[1])
+    assert 1 <= epoch_killed < epochs
+
+    rerun = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=900)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert f"resuming echo2ecg from its epoch {epoch_killed} checkpoint" in rerun.stderr
+
+    script.write_text(KILLED_RUN.format(repo=str(REPO), root=str(root), out="whole", epochs=epochs))
+    whole = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=900)
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    assert "resuming" not in whole.stderr
+    resumed, uninterrupted = (load_model_checkpoint(root / f"{d}/last.pt") for d in ("killed", "whole"))
+    assert state_dicts_equal(resumed["model"], uninterrupted["model"])
+    assert state_dicts_equal(load_model_checkpoint(root / "killed/best.pt")["model"],
+                             load_model_checkpoint(root / "whole/best.pt")["model"])
+    a, b = (pd.read_parquet(root / f"{d}/curve.parquet") for d in ("killed", "whole"))
+    pd.testing.assert_frame_equal(a.drop(columns="samples_per_s"), b.drop(columns="samples_per_s"))
+    assert len(a) == epochs
+
+
+def test_feature_files_have_the_documented_columns_and_rows(cohort):
+    root, _ = cohort
+    run_variant(root, "m")
+    spec = {"aggregation": "attention", "init": "random", "align": True}
+    model, n_samples, cfg, device, meta = variant_context(PRETRAIN_SECTION, "echo2ecg", spec, root / "m/best.pt")
+    ecg_index = pd.read_parquet(root / "ecg_ecg_index.parquet")
+    ecgs, splits = pd.read_parquet(root / "tables/ecgs.parquet"), pd.read_parquet(root / "tables/splits.parquet")
+    features = cohort_features(model, "mimic", ecg_index, ecgs, splits, n_samples, 5, device, LOG, root)
+    width = ECG_SECTION["embed_dim"]
+    assert list(features.columns) == ["ecg_id", "split"] + [f"f{i}" for i in range(width)]
+    assert features["ecg_id"].dtype == "string" and all(features[f"f{i}"].dtype == np.float32 for i in range(width))
+    assert sorted(features["ecg_id"]) == sorted(ecgs["ecg_id"]) and features["ecg_id"].is_unique
+    split_of = ecgs.merge(splits, on="patient_id").set_index("ecg_id")["split"]
+    assert (features.set_index("ecg_id")["split"] == split_of.loc[features["ecg_id"]]).all()
+    # the representation of the first window, unaugmented, batch size does not matter
+    again = cohort_features(model, "mimic", ecg_index, ecgs, splits, n_samples, 64, device, LOG, root)
+    np.testing.assert_allclose(again.iloc[:, 2:].to_numpy(), features.iloc[:, 2:].to_numpy(), rtol=1e-5, atol=1e-6)
+    row = ecg_index.set_index("ecg_id").loc[features["ecg_id"].iloc[0]]
+    x = torch.from_numpy(np.load(root / row["npy_path"])[[int(row["row"])], :, :n_samples].copy())
+    with torch.no_grad():
+        np.testing.assert_allclose(model.encode_ecg(x).numpy()[0], features.iloc[0, 2:].to_numpy(dtype=np.float32),
+                                   rtol=1e-5, atol=1e-6)
+
+    aligned = aligned_embeddings(model, "mimic", ecg_index, ecgs, pd.read_parquet(root / "tables/echo_studies.parquet"),
+                                 pd.read_parquet(root / "echo_view_index.parquet"), splits, n_samples, cfg.max_views,
+                                 False, 5, device, LOG, root)
+    dim = PRETRAIN_SECTION["projection_dim"]
+    assert list(aligned.columns) == ["kind", "id", "split"] + [f"z{i}" for i in range(dim)]
+    assert (aligned["kind"] == "ecg").sum() == len(ecgs) and (aligned["kind"] == "study").sum() == 24
+    assert all(aligned[f"z{i}"].dtype == np.float32 for i in range(dim))
+    norms = np.linalg.norm(aligned.iloc[:, 3:].to_numpy(), axis=1)
+    assert not np.allclose(norms, 1.0)  # not normalised
+    json.dumps(meta, default=str)
+
+
+def test_cutting_view_padding_changes_no_study_embedding(cohort):
+    root, _ = cohort
+    table = pretrain_pairs(pd.read_parquet(root / "tables/pairs.parquet"), pd.read_parquet(root / "tables/splits.parquet"),
+                           ["mimic"])
+    full = pair_tensors(table, pd.read_parquet(root / "ecg_ecg_index.parquet"),
+                        pd.read_parquet(root / "echo_view_index.parquet"), max_views=8, root=root)
+    cut = full.trimmed()
+    assert cut.views.shape[1] == 6 < full.views.shape[1]
+    for aggregation in ("attention", "mean", "cls"):
+        model, _ = build_model(PretrainConfig.from_dict(dict(PRETRAIN_SECTION, max_views=8)), ECG_SECTION,
+                               VariantSpec("x", aggregation=aggregation, init="random"))
+        with torch.no_grad():
+            torch.testing.assert_close(model.embed_study(cut.views, cut.valid), model.embed_study(full.views, full.valid))

@@ -1,0 +1,158 @@
+# Stage: fit_ecg_encoder (only without OTiS weights), pretrain (one job per {variant}),
+# extract_ecg_features (per variant and cohort), extract_aligned_embeddings (pre-training cohorts),
+# embed_own_ecgs (target own_ecg_features).
+# Code: echo2ecg/fit_ecg_encoder.py, echo2ecg/pretrain.py, echo2ecg/extract_ecg_features.py,
+# echo2ecg/embed_own_ecgs.py; the model parts in echo2ecg/model/.
+
+
+rule fit_ecg_encoder:
+    output:
+        checkpoint=ECG_STANDIN,
+        metrics=f"{RESULTS}/models/ecg_encoder_standin.metrics.json",
+    params:
+        encoder={k: v for k, v in config["ecg_encoder"].items() if k != "standin"},
+        standin=config["ecg_encoder"]["standin"],
+        preprocessing=config["ecg_preprocessing"],
+        init_seed=config["pretrain"]["seed"],
+    log:
+        f"{RESULTS}/logs/fit_ecg_encoder.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/fit_ecg_encoder.tsv"
+    threads: 2
+    resources:
+        mem_mb=6000,
+        runtime=60,
+    conda:
+        f"{ENVS}/pretrain.yaml"
+    script:
+        "../../scripts/fit_ecg_encoder.py"
+
+
+rule pretrain:
+    input:
+        pairs=f"{RESULTS}/tables/pairs.parquet",
+        splits=f"{RESULTS}/tables/splits.parquet",
+        ecg_index=f"{RESULTS}/ecg/index.parquet",
+        view_index=f"{RESULTS}/echo/view_embeddings.parquet",
+        ecgs=expand(f"{RESULTS}/ecg/{{cohort}}/{{shard}}.npy", cohort=PRETRAIN_COHORTS, shard=SHARDS),
+        views=expand(f"{RESULTS}/echo/view_embeddings/{{cohort}}/{{shard}}.npy", cohort=PRETRAIN_COHORTS, shard=SHARDS),
+        foundation=ecg_foundation,
+    output:
+        best=f"{RESULTS}/models/{{variant}}/best.pt",
+        last=f"{RESULTS}/models/{{variant}}/last.pt",
+        curve=f"{RESULTS}/models/{{variant}}/curve.parquet",
+        figure=report(
+            f"{RESULTS}/models/{{variant}}/curve.png",
+            caption="../report/pretrain_curve.rst",
+            category="Pre-training",
+            subcategory="{variant}",
+        ),
+    params:
+        pretrain=pretrain_section(leave_out=("variants", "checkpoint")),  # which checkpoint features use: not here
+        variant=lambda wc: variant_spec(wc.variant),
+        ecg_encoder={k: v for k, v in config["ecg_encoder"].items() if k != "standin"},
+        cohorts=PRETRAIN_COHORTS,
+        # epoch checkpoints (full training state) live here, outside the outputs, so that a killed or
+        # retried job resumes from the newest one instead of having it deleted as an incomplete output
+        state_dir=lambda wc: f"{RESULTS}/interim/pretrain/{wc.variant}",
+    log:
+        f"{RESULTS}/logs/pretrain/{{variant}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/pretrain/{{variant}}.tsv"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=240,
+        gpu=1 if config["pretrain"]["device"] == "cuda" else 0,
+    conda:
+        f"{ENVS}/pretrain.yaml"
+    script:
+        "../../scripts/pretrain.py"
+
+
+rule extract_ecg_features:
+    input:
+        checkpoint=lambda wc: variant_checkpoint(wc.variant),
+        ecg_index=f"{RESULTS}/ecg/index.parquet",
+        ecgs_table=f"{RESULTS}/tables/ecgs.parquet",
+        splits=f"{RESULTS}/tables/splits.parquet",
+        ecgs=expand(f"{RESULTS}/ecg/{{{{cohort}}}}/{{shard}}.npy", shard=SHARDS),
+    output:
+        features=f"{RESULTS}/features/{{variant}}/{{cohort}}.parquet",
+    params:
+        pretrain=pretrain_section(),
+        variant=lambda wc: variant_spec(wc.variant),
+    log:
+        f"{RESULTS}/logs/extract_ecg_features/{{variant}}/{{cohort}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/extract_ecg_features/{{variant}}/{{cohort}}.tsv"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        gpu=1 if config["pretrain"]["device"] == "cuda" else 0,
+    conda:
+        f"{ENVS}/pretrain.yaml"
+    script:
+        "../../scripts/extract_ecg_features.py"
+
+
+rule extract_aligned_embeddings:
+    input:
+        checkpoint=lambda wc: variant_checkpoint(wc.variant),
+        ecg_index=f"{RESULTS}/ecg/index.parquet",
+        ecgs_table=f"{RESULTS}/tables/ecgs.parquet",
+        studies=f"{RESULTS}/tables/echo_studies.parquet",
+        splits=f"{RESULTS}/tables/splits.parquet",
+        view_index=f"{RESULTS}/echo/view_embeddings.parquet",
+        ecgs=expand(f"{RESULTS}/ecg/{{{{cohort}}}}/{{shard}}.npy", shard=SHARDS),
+        views=expand(f"{RESULTS}/echo/view_embeddings/{{{{cohort}}}}/{{shard}}.npy", shard=SHARDS),
+    output:
+        aligned=f"{RESULTS}/features/{{variant}}/aligned_{{cohort}}.parquet",
+    params:
+        pretrain=pretrain_section(),
+        variant=lambda wc: variant_spec(wc.variant),
+    log:
+        f"{RESULTS}/logs/extract_aligned_embeddings/{{variant}}/{{cohort}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/extract_aligned_embeddings/{{variant}}/{{cohort}}.tsv"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        gpu=1 if config["pretrain"]["device"] == "cuda" else 0,
+    conda:
+        f"{ENVS}/pretrain.yaml"
+    script:
+        "../../scripts/extract_aligned_embeddings.py"
+
+
+rule embed_own_ecgs:
+    input:
+        checkpoint=variant_checkpoint(config["embed_own_ecgs"]["variant"]),
+        records=own_ecg_files,
+    output:
+        features=f"{RESULTS}/features/{config['embed_own_ecgs']['variant']}/own_ecgs.parquet",
+        excluded=f"{RESULTS}/qc/own_ecgs.excluded.parquet",
+        ecgs=f"{RESULTS}/interim/own_ecgs/ecgs.npy",
+        index=f"{RESULTS}/interim/own_ecgs/ecgs.parquet",
+    params:
+        root=config["embed_own_ecgs"]["root"],
+        format=config["embed_own_ecgs"]["format"],
+        variant=config["embed_own_ecgs"]["variant"],
+        variant_spec=variant_spec(config["embed_own_ecgs"]["variant"]),
+        pretrain=pretrain_section(),
+        preprocessing=config["ecg_preprocessing"],
+    log:
+        f"{RESULTS}/logs/embed_own_ecgs.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/embed_own_ecgs.tsv"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    conda:
+        f"{ENVS}/pretrain.yaml"
+    script:
+        "../../scripts/embed_own_ecgs.py"
+
