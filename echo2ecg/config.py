@@ -155,8 +155,3 @@ def check_synthetic_roots(config: dict, synthetic_root: str) -> None:
                 raise ConfigError(f"config key cohorts.{name}.{key}: a synthetic cohort's root must lie under "
                                   f"{synthetic_root}/ (where synthesize_cohort writes), got {spec[key]!r}")
 
-
-def pretrain_variants(config: dict) -> list[str]:
-    """Names of the pre-training variants (config ``pretrain.variants``; CONTRACT.md). Each is a
-    ``{variant}`` wildcard."""
-    return list((config.get("pretrain") or {}).get("variants") or {})
