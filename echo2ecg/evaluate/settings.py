@@ -11,9 +11,22 @@ def lvef_cohorts(config: dict) -> list[str]:
     return list(config["cohorts"]) if chosen is None else list(chosen)
 
 
+def shd_cohorts(config: dict) -> list[str]:
+    """Cohorts with an SHD kNN evaluation (null in the config: every configured cohort whose ECG
+    reader carries ECG-level labels, as EchoNext does), so a user's own cohort set never inherits
+    the demo's cohort names."""
+    from echo2ecg.readers import PHENOTYPE_ENTITY
+
+    chosen = config["evaluation"]["shd"]["cohorts"]
+    if chosen is not None:
+        return list(chosen)
+    return [c for c, spec in config["cohorts"].items()
+            if "echo_reader" not in spec and PHENOTYPE_ENTITY.get(spec.get("ecg_reader")) == "ecg"]
+
+
 def knn_jobs(config: dict) -> list[tuple[str, str]]:
     """(task, cohort) of every kNN evaluation, in config order."""
-    return [("lvef", c) for c in lvef_cohorts(config)] + [("shd", c) for c in config["evaluation"]["shd"]["cohorts"]]
+    return [("lvef", c) for c in lvef_cohorts(config)] + [("shd", c) for c in shd_cohorts(config)]
 
 
 def check_evaluation_config(config: dict) -> None:
@@ -23,12 +36,12 @@ def check_evaluation_config(config: dict) -> None:
     if classes["normal_min"] <= classes["reduced_max"]:
         raise ConfigError(f"config key evaluation.lvef.classes.normal_min: {classes['normal_min']} must be above "
                           f"reduced_max {classes['reduced_max']}")
-    for key, cohorts in (("lvef.cohorts", ev["lvef"]["cohorts"] or []), ("shd.cohorts", ev["shd"]["cohorts"])):
+    for key, cohorts in (("lvef.cohorts", ev["lvef"]["cohorts"] or []), ("shd.cohorts", ev["shd"]["cohorts"] or [])):
         unknown = [c for c in cohorts if c not in config["cohorts"]]
         if unknown:
             raise ConfigError(f"config key evaluation.{key}: unknown cohort(s) {', '.join(unknown)} "
                               f"(configured: {', '.join(config['cohorts'])})")
-    if ev["report"]["ablation_shd_fraction"] not in ev["shd"]["fractions"] and ev["shd"]["cohorts"]:
+    if ev["report"]["ablation_shd_fraction"] not in ev["shd"]["fractions"] and shd_cohorts(config):
         raise ConfigError(f"config key evaluation.report.ablation_shd_fraction: {ev['report']['ablation_shd_fraction']} "
                           f"is not one of evaluation.shd.fractions {ev['shd']['fractions']}")
 
@@ -66,7 +79,7 @@ def report_targets(results: str, config: dict, variants: list[str], pretrain_coh
     report = f"{results}/report"
     targets = [f"{report}/{name}.{ext}" for name in REPORT_TABLES for ext in ("csv", "md")]
     targets += [f"{report}/summary.html", f"{report}/summary_fragment.html"]
-    targets += [f"{report}/figure2_shd_{cohort}.png" for cohort in config["evaluation"]["shd"]["cohorts"]]
+    targets += [f"{report}/figure2_shd_{cohort}.png" for cohort in shd_cohorts(config)]
     targets += [f"{report}/training_curves.png"] if curve_variants(config, variants) else []
     targets += [f"{report}/feature_map.png"] if map_variants(config, variants) and pretrain_cohorts else []
     return targets

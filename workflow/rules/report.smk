@@ -2,13 +2,13 @@
 # the ECG features, and the summary that `snakemake --report report.html` shows on its landing page
 # (workflow/report/workflow.rst includes it). Code: echo2ecg/report/ (tables, figures, summary).
 # Params hold only evaluation.report keys and the variant/cohort names: report keys rerun the report only.
-from echo2ecg.evaluate.settings import REPORT_TABLES, curve_variants, map_variants
+from echo2ecg.evaluate.settings import REPORT_TABLES, curve_variants, map_variants, shd_cohorts
 
 REPORT = f"{RESULTS}/report"
 REPORT_SETTINGS = config["evaluation"]["report"]
 CURVE_VARIANTS = curve_variants(config, VARIANTS)
 MAP_VARIANTS = map_variants(config, VARIANTS)
-SHD_COHORTS = config["evaluation"]["shd"]["cohorts"]
+SHD_COHORTS = shd_cohorts(config)
 
 
 rule report_tables:
