@@ -38,7 +38,7 @@ from echo2ecg.model.optimizer import apply_lr, build_optimizer, lr_at_step
 from echo2ecg.model.projection import ProjectionHead, clip_loss
 from echo2ecg.model.view_aggregation import ViewAggregationConfig, build_view_aggregator
 
-CURVE_COLUMNS = ["epoch", "step", "train_loss", "val_loss", "lr", "samples_per_s"]
+CURVE_COLUMNS = ["epoch", "step", "train_loss", "val_loss", "lr"]  # no timings: a result never depends on machine speed
 STATE_PREFIX = "epoch_"
 
 
@@ -395,7 +395,7 @@ def pretrain(model: Echo2ECG, train: PairTensors, val: PairTensors, cfg: Pretrai
     if not variant.align:
         val_loss = validation_loss(model, val, cfg, n_samples, single_view, device)
         curve = pd.DataFrame([{"epoch": 0, "step": 0, "train_loss": float("nan"), "val_loss": val_loss,
-                               "lr": 0.0, "samples_per_s": float("nan")}], columns=CURVE_COLUMNS)
+                               "lr": 0.0}], columns=CURVE_COLUMNS)
         checkpoint = model_checkpoint(model, dict(meta, epoch=0, step=0, val_loss=val_loss))
         _atomic_save(checkpoint, Path(best_path))
         _atomic_save(checkpoint, Path(last_path))
@@ -455,7 +455,7 @@ def pretrain(model: Echo2ECG, train: PairTensors, val: PairTensors, cfg: Pretrai
         seconds = time.perf_counter() - epoch_started
         sample_rate = steps_per_epoch * cfg.batch_size / seconds
         curve_rows.append({"epoch": epoch + 1, "step": (epoch + 1) * steps_per_epoch, "train_loss": train_loss,
-                           "val_loss": val_loss, "lr": lr, "samples_per_s": sample_rate})
+                           "val_loss": val_loss, "lr": lr})
         # without validation pairs (NaN loss) the best checkpoint follows the last epoch
         if math.isnan(val_loss) or val_loss < best_val:
             best_val, best_epoch = val_loss, epoch + 1

@@ -8,11 +8,13 @@ its metrics, reports -- except the files that legitimately differ, and why:
   * *.prov.json             -- start and end times, durations, the host
   * *.records.parquet       -- the raw files' modification times (provenance: each run generated
                                its raw files at another moment)
-Three stages also write how long they took into a JSON summary or checkpoint; these files are
+Some stages also write how long they took into a JSON summary or checkpoint; these files are
 compared with exactly those timing fields left out (every other value, every tensor equal):
   * raw/synthetic/truth/summary.json            -- "seconds" (synthesize_cohort)
   * models/echo_encoder_standin.{pt,metrics.json} -- metrics "train_seconds" (fit_echo_encoder)
   * echo/view_embeddings/<cohort>/<shard>.json  -- "seconds", "views_per_s" (embed_echo_views)
+  * models/ecg_encoder_standin.pt, models/<variant>/*.pt -- "seconds", "samples_per_s" in their
+                                                   metrics (fit_ecg_encoder, pretrain)
 """
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ pytestmark = pytest.mark.workflow
 
 LEGITIMATELY_DIFFERENT = ("logs/", "benchmarks/")
 LEGITIMATELY_DIFFERENT_SUFFIXES = (".prov.json", ".records.parquet", ".log")
-TIMING_FIELDS = {"seconds", "train_seconds", "views_per_s"}
+TIMING_FIELDS = {"seconds", "train_seconds", "views_per_s", "samples_per_s"}
 
 
 def without_timing(value):
