@@ -73,8 +73,9 @@ def map_variants(config: dict, variants: list[str]) -> list[str]:
 
 
 def report_targets(results: str, config: dict, variants: list[str], pretrain_cohorts: list[str]) -> list[str]:
-    """What `all` asks of the evaluation and report (nothing without variants)."""
-    if not variants:
+    """What `all` asks of the evaluation and report (nothing without variants, or when
+    evaluation.enabled is false: a cohort too small for kNN statistics, such as the tests' tiny preset)."""
+    if not variants or not config["evaluation"]["enabled"]:
         return []
     report = f"{results}/report"
     targets = [f"{report}/{name}.{ext}" for name in REPORT_TABLES for ext in ("csv", "md")]

@@ -41,12 +41,8 @@ rule pretrain:
         best=f"{RESULTS}/models/{{variant}}/best.pt",
         last=f"{RESULTS}/models/{{variant}}/last.pt",
         curve=f"{RESULTS}/models/{{variant}}/curve.parquet",
-        figure=report(
-            f"{RESULTS}/models/{{variant}}/curve.png",
-            caption="../report/pretrain_curve.rst",
-            category="Pre-training",
-            subcategory="{variant}",
-        ),
+        # the report shows every variant's curve in one figure (rule report_training_curves)
+        figure=f"{RESULTS}/models/{{variant}}/curve.png",
     params:
         pretrain=pretrain_section(leave_out=("variants", "checkpoint")),  # which checkpoint features use: not here
         variant=lambda wc: variant_spec(wc.variant),
