@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from echo2ecg.leads import MODEL_LEAD_ORDER
+from echo2ecg.synthesize_cohort import hearts as _hearts
 
 # Dower (1980) matrix, rows in the model's lead order, columns X, Y, Z (SYNTHETIC.md).
 DOWER = np.array([
@@ -78,11 +79,13 @@ def beat_waves(heart: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
     age, sex = float(heart["age"]), int(heart["sex"])
     axis = np.deg2rad(float(heart["axis_deg"]))
     # LV remodelling as this heart's ECG expresses it (all of it for a heart without the latent factor)
-    failing = float(np.clip((48.0 - lvef) / 25.0, 0.0, 1.0)) * float(heart.get("ecg_expression", 1.0))
+    expression = _hearts.ECG_EXPRESSION
+    failing = float(np.clip(_hearts.failing_degree(lvef), 0.0, 1.0)) * float(heart.get("ecg_expression", 1.0))
     lbbb = float(np.clip((qrs - 0.105) / 0.04, 0.0, 1.0)) * (0.3 + 0.7 * float(heart.get("lbbb", 1)))
     voltage = 1.25 * (1.0 + 0.11 * (wall - 9.5)) * (1.0 - 0.004 * (age - 55.0)) * (1.0 if sex else 0.88)
     voltage = max(voltage * float(heart.get("voltage_scale", 1.0)), 0.3)
-    frontal = np.array([1.0 - 0.25 * failing, 1.0 - 0.25 * failing, 1.0 + 0.2 * failing])
+    frontal = np.array([1.0 - expression.frontal_loss * failing, 1.0 - expression.frontal_loss * failing,
+                        1.0 + expression.posterior_gain * failing])
     sigma_r = qrs / 7.0
     r_vec = voltage * _unit(axis, 0.35) * frontal
     strain = 1.0 / (1.0 + np.exp(-((wall - 12.5) * 1.5 + (qrs - 0.125) / 0.008)))
@@ -92,7 +95,7 @@ def beat_waves(heart: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
         0.18 * (1.0 - lbbb) * np.array([-0.55, 0.1, -0.8]),             # septal Q (lost in LBBB)
         r_vec,                                                          # R
         0.9 * voltage * lbbb * _unit(axis - 0.3, 0.9) * frontal,       # late R' (LBBB)
-        0.45 * voltage * (1.0 + 0.5 * failing) * np.array([-0.3, -0.35, 0.9]),  # S
+        0.45 * voltage * (1.0 + expression.s_gain * failing) * np.array([-0.3, -0.35, 0.9]),  # S
         0.32 * (0.5 + 0.5 * voltage) * t_sign * _unit(axis - 0.2, -0.25),  # T
     ])
     centres = np.array([-0.17, -1.6 * sigma_r, 0.0, 1.6 * sigma_r, 2.3 * sigma_r, 0.27])

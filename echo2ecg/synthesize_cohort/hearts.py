@@ -6,6 +6,8 @@ hypertrophy; frontal QRS axis -30 to +90 degrees normal.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -15,18 +17,45 @@ HEART_COLUMNS = (
     "qrs_ms", "lbbb", "voltage_scale", "ecg_expression",
 )
 
+
+
+@dataclass(frozen=True)
+class ECGExpression:
+    """How strongly a failing LV shows in the ECG (textbook signs: wider QRS and LBBB, left axis,
+    lower frontal and larger posterior forces, deeper S), and how much that varies between hearts.
+
+    ``failing_degree`` rises from 0 at ``ef_onset`` % to 1 at ``ef_onset - ef_span`` %; each heart's
+    ECG shows a share ``expression ~ Beta(*expression_beta)`` of it (``remodelling``).
+    """
+
+    ef_onset: float = 55.0
+    ef_span: float = 30.0
+    expression_beta: tuple[float, float] = (2.0, 1.2)
+    qrs_ms: float = 25.0               # extra QRS width (ms) at full remodelling
+    axis_deg: float = -35.0            # frontal axis shift (degrees) at full remodelling
+    heart_rate: float = 5.0            # beats/min at full remodelling
+    lbbb_per_failing: float = 0.3      # added probability of LBBB at full failing degree
+    frontal_loss: float = 0.3          # share of frontal (X, Y) QRS force lost at full remodelling
+    posterior_gain: float = 0.4        # added posterior (Z) QRS force (poor R-wave progression)
+    s_gain: float = 0.5                # added S-wave depth
+
+
+# The generator's ECG expression of LV failure (module-level so that a sweep can swap it).
+ECG_EXPRESSION = ECGExpression()
+
 # Share of reduced (<= 40 %), mildly reduced (41-49 %) and normal (>= 50 %) LVEF.
 DEFAULT_EF_MIX = (0.22, 0.16, 0.62)
 
 
 def qrs_duration_ms(remodelling: np.ndarray, wall_mm: np.ndarray) -> np.ndarray:
     """Extra QRS width (ms) from LV remodelling as the ECG expresses it, and from wall thickness."""
-    return 9.0 * remodelling + 1.5 * np.clip(wall_mm - 10.0, 0.0, None)
+    return ECG_EXPRESSION.qrs_ms * remodelling + 1.5 * np.clip(wall_mm - 10.0, 0.0, None)
 
 
 def failing_degree(lvef: np.ndarray) -> np.ndarray:
-    """How far an LV has failed: 0 at LVEF >= 48 %, 1 at 23 %."""
-    return np.clip((48.0 - np.asarray(lvef, dtype=float)) / 25.0, 0.0, 1.2)
+    """How far an LV has failed: 0 at LVEF >= ``ef_onset`` (55 %), 1 at ``ef_onset - ef_span`` (25 %)."""
+    e = ECG_EXPRESSION
+    return np.clip((e.ef_onset - np.asarray(lvef, dtype=float)) / e.ef_span, 0.0, 1.2)
 
 
 def ecg_remodelling(hearts: pd.DataFrame | dict) -> np.ndarray:
@@ -68,12 +97,12 @@ def sample_hearts(
     # heart (``ecg_remodelling``), and EF-independent factors (habitus, age, sex, conduction disease
     # of its own, a random axis) dominate the between-patient spread of every ECG feature.
     failing = np.clip(failing_degree(lvef), 0.0, 1.0)
-    expression = rng.beta(1.0, 1.6, n)
+    expression = rng.beta(*ECG_EXPRESSION.expression_beta, n)
     remodelling = failing * expression
-    heart_rate = np.clip(rng.normal(71.0, 12.0, n) + 5.0 * remodelling, 45.0, 125.0)
+    heart_rate = np.clip(rng.normal(71.0, 12.0, n) + ECG_EXPRESSION.heart_rate * remodelling, 45.0, 125.0)
     # Left anterior fascicular block (age-related, EF-independent) pulls the axis left.
     lafb = rng.random(n) < 0.03 + 0.07 * np.clip((age - 50.0) / 30.0, 0.0, 1.0)
-    axis_deg = rng.normal(42.0, 28.0, n) - 0.3 * (age - 60.0) - 20.0 * remodelling
+    axis_deg = rng.normal(42.0, 28.0, n) - 0.3 * (age - 60.0) + ECG_EXPRESSION.axis_deg * remodelling
     axis_deg = np.clip(np.where(lafb, rng.uniform(-75.0, -40.0, n), axis_deg), -80.0, 110.0)
     hearts = pd.DataFrame({
         "age": age, "sex": sex, "lvedv": lvedv, "lvesv": lvesv, "lvef": lvef,
@@ -82,7 +111,7 @@ def sample_hearts(
     })
     # Left bundle branch block (adds 30-55 ms of QRS): in a minority of failing hearts, and from
     # conduction disease of its own (age) in some normal ones.
-    p_lbbb = 0.02 + 0.04 * np.clip((age - 55.0) / 30.0, 0.0, 1.0) + 0.22 * failing
+    p_lbbb = 0.02 + 0.04 * np.clip((age - 55.0) / 30.0, 0.0, 1.0) + ECG_EXPRESSION.lbbb_per_failing * failing
     lbbb = (rng.random(n) < p_lbbb).astype(np.int64)
     base_qrs = rng.normal(88.0, 8.0, n) + np.where(sex == 1, 6.0, 0.0) + 0.12 * (age - 60.0)
     hearts["qrs_ms"] = np.clip(base_qrs + qrs_duration_ms(remodelling, wall_mm) + lbbb * rng.uniform(30.0, 55.0, n),
