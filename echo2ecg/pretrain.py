@@ -68,6 +68,7 @@ class PretrainConfig:
     projection_dim: int = 512
     checkpoint: str = "best"
     device: str = "auto"
+    batching: str = "random"
     augment: dict = field(default_factory=dict)
 
     @classmethod
@@ -116,6 +117,7 @@ class PairTensors:
     pair_study: torch.Tensor    # (P,) int64 row into views / valid
     ecg_ids: list[str]
     study_ids: list[str]
+    pair_patient: torch.Tensor | None = None  # (P,) int64 patient of each pair (None: its study stands for it)
 
     @property
     def n_pairs(self) -> int:
@@ -127,11 +129,17 @@ class PairTensors:
         width = max(1, int(self.valid.sum(dim=1).max())) if len(self.valid) else 1
         return PairTensors(self.ecgs, self.views[:, :width].contiguous(), self.valid[:, :width].contiguous(),
                            self.pair_ecg, self.pair_study,
-                           self.ecg_ids, self.study_ids)
+                           self.ecg_ids, self.study_ids, self.pair_patient)
 
     def to(self, device) -> "PairTensors":
         return PairTensors(self.ecgs.to(device), self.views.to(device), self.valid.to(device),
-                           self.pair_ecg.to(device), self.pair_study.to(device), self.ecg_ids, self.study_ids)
+                           self.pair_ecg.to(device), self.pair_study.to(device), self.ecg_ids, self.study_ids,
+                           None if self.pair_patient is None else self.pair_patient.to(device))
+
+    @property
+    def pair_group(self) -> torch.Tensor:
+        """The patient of each pair (its study when patients are not known)."""
+        return self.pair_study if self.pair_patient is None else self.pair_patient
 
 
 def pretrain_pairs(pairs: pd.DataFrame, splits: pd.DataFrame, cohorts: list[str]) -> pd.DataFrame:
@@ -206,7 +214,29 @@ def pair_tensors(pairs: pd.DataFrame, ecg_index: pd.DataFrame, view_index: pd.Da
         ecgs=torch.from_numpy(ecgs), views=torch.from_numpy(views), valid=torch.from_numpy(valid),
         pair_ecg=torch.tensor(pairs["ecg_id"].astype(str).map(ecg_pos).to_numpy(dtype=np.int64)),
         pair_study=torch.tensor(pairs["study_id"].astype(str).map(study_pos).to_numpy(dtype=np.int64)),
-        ecg_ids=ecg_ids, study_ids=study_ids)
+        ecg_ids=ecg_ids, study_ids=study_ids,
+        pair_patient=torch.tensor(pd.factorize(pairs["patient_id"].astype(str), sort=True)[0], dtype=torch.int64))
+
+
+def epoch_order(pair_group: torch.Tensor, batching: str, generator: torch.Generator) -> torch.Tensor:
+    """The order of one epoch's pairs: a random permutation (``batching: random``), or
+    (``distinct_patients``) the same permutation regrouped into rounds of at most one pair per
+    patient (round r holds every patient's (r+1)-th pair in permuted order, patients in permuted
+    order), so a batch rarely holds two pairs of one patient: the ECGs of the same heart would
+    otherwise be each other's negatives in the CLIP loss (false negatives). Every pair is still
+    used once per epoch."""
+    perm = torch.randperm(len(pair_group), generator=generator, device=pair_group.device)
+    if batching == "random":
+        return perm
+    if batching != "distinct_patients":
+        raise ValueError(f"pretrain.batching must be random or distinct_patients, not {batching!r}")
+    group = pair_group[perm]
+    by_group = torch.argsort(group, stable=True)                 # positions grouped, permuted order inside
+    counts = torch.bincount(group)
+    starts = torch.cumsum(counts, 0) - counts
+    rank = torch.empty_like(group)
+    rank[by_group] = torch.arange(len(group), device=group.device) - starts[group[by_group]]
+    return perm[torch.argsort(rank, stable=True)]
 
 
 def one_view_per_study(valid: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
@@ -439,7 +469,7 @@ def pretrain(model: Echo2ECG, train: PairTensors, val: PairTensors, cfg: Pretrai
     for epoch in range(start_epoch, cfg.epochs):
         epoch_started = time.perf_counter()
         model.train()
-        order = torch.randperm(train.n_pairs, generator=generator, device=device)
+        order = epoch_order(train.pair_group, cfg.batching, generator)
         losses = torch.zeros(steps_per_epoch, device=device)
         lr = cfg.lr
         for b in range(steps_per_epoch):

@@ -21,6 +21,7 @@ from echo2ecg.pretrain import (
     PretrainConfig,
     VariantSpec,
     build_model,
+    epoch_order,
     gather_rows,
     load_model_checkpoint,
     one_view_per_study,
@@ -120,6 +121,47 @@ def test_pairs_become_indices_into_unique_ecgs_and_padded_masked_studies(cohort)
             np.testing.assert_array_equal(tensors.views[s, slot].numpy(), data["view"][view_id])
         assert torch.all(tensors.views[s, n:] == 0)
     assert "S0000" in tensors.study_ids and int(tensors.valid[tensors.study_ids.index("S0000")].sum()) == 4
+
+
+def test_pairs_know_their_patient(cohort):
+    root, _ = cohort
+    table = pretrain_pairs(pd.read_parquet(root / "tables/pairs.parquet"), pd.read_parquet(root / "tables/splits.parquet"),
+                           ["mimic"])
+    tensors = pair_tensors(table, pd.read_parquet(root / "ecg_ecg_index.parquet"),
+                           pd.read_parquet(root / "echo_view_index.parquet"), max_views=4, root=root)
+    patients = table["patient_id"].astype(str).to_numpy()
+    group = tensors.pair_group.numpy()
+    for g in np.unique(group):  # one group per patient, and every patient in one group
+        assert len(set(patients[group == g])) == 1
+    assert len(np.unique(group)) == len(set(patients))
+
+
+def test_distinct_patient_batching_uses_every_pair_once_and_separates_a_patients_pairs():
+    generator = torch.Generator().manual_seed(3)
+    # 40 patients with 1..9 pairs each
+    counts = torch.tensor([1 + (7 * p) % 9 for p in range(40)])
+    group = torch.repeat_interleave(torch.arange(40), counts)
+    random_order = epoch_order(group, "random", torch.Generator().manual_seed(3))
+    order = epoch_order(group, "distinct_patients", generator)
+    assert sorted(order.tolist()) == list(range(len(group)))      # a permutation: every pair once
+    assert not torch.equal(order, random_order)
+    # rounds: the k-th occurrence of every patient comes after all (k-1)-th occurrences
+    seen: dict[int, int] = {}
+    rounds = []
+    for i in order.tolist():
+        g = int(group[i])
+        seen[g] = seen.get(g, 0) + 1
+        rounds.append(seen[g])
+    assert rounds == sorted(rounds)
+    # the first round (40 patients) cut into batches of 16 never repeats a patient inside a batch
+    first = [int(group[i]) for i in order[:40]]
+    for b in range(0, 32, 16):
+        assert len(set(first[b:b + 16])) == 16
+    # a random permutation does repeat patients in its batches here
+    batches = [group[random_order[b:b + 16]] for b in range(0, len(group) - 15, 16)]
+    assert any(len(set(batch.tolist())) < 16 for batch in batches)
+    with pytest.raises(ValueError, match="batching"):
+        epoch_order(group, "by_study", generator)
 
 
 def test_gather_rows_rejects_unknown_ids(cohort):

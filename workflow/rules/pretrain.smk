@@ -55,7 +55,7 @@ rule pretrain:
         f"{RESULTS}/logs/pretrain/{{variant}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/pretrain/{{variant}}.tsv"
-    threads: 2
+    threads: config["pretrain"]["threads"]
     resources:
         mem_mb=8000,
         runtime=240,
