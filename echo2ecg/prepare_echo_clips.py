@@ -69,6 +69,8 @@ class EchoClipPreparation:
     min_sector_fraction: float = 0.01  # a piece of a fan moves over at least this fraction of the image
     min_moving_share: float = 0.25  # a smaller moving piece: at least this share of it moves ...
     max_hull_growth: float = 3.0  # ... and it grows a fan's hull by at most this times its area
+    hull_inset: float = 1.0  # pixels at a 600-pixel shorter side (scaled, rounded) each hull row loses on
+    #                          both sides: JPEG ringing lights a pixel or two beyond the fan's edge
     min_frames_for_static_removal: int = 4  # need this many frames to call a pixel static (fewer: the
     #                                         content is closed first, its bright pixels are patchy)
 
@@ -133,14 +135,15 @@ def _as_frames(frames: np.ndarray) -> np.ndarray:
     return frames
 
 
-def _fill_convex_hull(mask: np.ndarray, component: np.ndarray, offset: tuple[int, int], pool: int) -> None:
+def _fill_convex_hull(mask: np.ndarray, component: np.ndarray, offset: tuple[int, int], pool: int,
+                      inset: float = 0.0) -> None:
     """OR into ``mask`` (full resolution) the convex hull of ``component``.
 
     ``component`` is a bool array on a grid pooled by ``pool`` (each cell = pool x pool full
     pixels), whose cell (0, 0) is cell ``offset`` of the pooled image. The hull of the per-row
     extreme cells' centres is the hull of the component (a boundary cell is only partly inside
     the region, so its centre, not its outer corner, marks the boundary); pixel centres on or
-    inside it are set.
+    inside it are set, less ``inset`` pixels at each end of every row.
     """
     height, width = mask.shape
     rows = np.flatnonzero(component.any(axis=1))
@@ -167,8 +170,8 @@ def _fill_convex_hull(mask: np.ndarray, component: np.ndarray, offset: tuple[int
     t = (span[:, None] - y0[None, :]) / (y1 - y0)[None, :]
     inside = (t >= -1e-9) & (t <= 1 + 1e-9)
     x = x0[None, :] + t * (x1 - x0)[None, :]
-    x_left = np.ceil(np.where(inside, x, np.inf).min(axis=1) - 1e-6)
-    x_right = np.floor(np.where(inside, x, -np.inf).max(axis=1) + 1e-6)
+    x_left = np.ceil(np.where(inside, x, np.inf).min(axis=1) + inset - 1e-6)
+    x_right = np.floor(np.where(inside, x, -np.inf).max(axis=1) - inset + 1e-6)
     cols = np.arange(width)
     mask[first: last + 1] |= (cols[None, :] >= x_left[:, None]) & (cols[None, :] <= x_right[:, None])
 
@@ -343,7 +346,8 @@ def ultrasound_sector_mask(frames: np.ndarray, params: EchoClipPreparation = DEF
         region = np.isin(parts, group)
         rows, cols = np.flatnonzero(region.any(axis=1)), np.flatnonzero(region.any(axis=0))
         box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))  # work on the bounding box only
-        _fill_convex_hull(mask, region[box], (box[0].start, box[1].start), pool)
+        _fill_convex_hull(mask, region[box], (box[0].start, box[1].start), pool,
+                          round(params.hull_inset * min(height, width) / 600.0))
     if n_frames >= params.min_frames_for_static_removal:
         mask &= ~_static_overlay(spread, peak, params)
     return mask

@@ -38,7 +38,7 @@ _PHASE_KNOTS = np.array([0.0, 0.04, 0.2, 0.36, 0.48, 0.6, 0.84, 0.95, 1.0])
 _FILL_KNOTS = np.array([1.0, 1.0, 0.55, 0.0, 0.42, 0.78, 0.83, 1.0, 1.0])
 
 # Grey levels (before speckle) of the tissue classes.
-TISSUE_LEVEL, MYOCARDIUM_LEVEL, CAVITY_LEVEL, VALVE_LEVEL = 96.0, 165.0, 16.0, 235.0
+TISSUE_LEVEL, MYOCARDIUM_LEVEL, CAVITY_LEVEL, VALVE_LEVEL = 96.0, 165.0, 16.0, 200.0
 
 
 def volume_fraction(phase: np.ndarray) -> np.ndarray:
@@ -67,15 +67,19 @@ _TEXTURE_CLASS = {"myocardium": MYOCARDIUM, "cavity": CAVITY, "valve": VALVE, "w
 # GAIN_FAR at the full depth (dim far field). Intensity = level * gain * (1 - w + w * s), with
 # s = 0.35 + 0.65 * Rayleigh(mean 1), w the class's speckle weight.
 SPECKLE_RATE = 5.0
-# How the phenotype shows (strengthened so that a 64-pixel clip shows it): the drawn wall is the
-# true wall plus WALL_CONTRAST times its excess over WALL_NORMAL_MM (thin walls thinner, thick
-# walls thicker), and thicker myocardium is brighter by MYOCARDIUM_GAIN_PER_MM (hypertrophied
-# muscle is more echogenic), within MYOCARDIUM_GAIN_RANGE. A diseased valve (SHD) is thickened by
-# VALVE_LESION_CM, calcified (at VALVE_LESION_LEVEL) and seen in every frame, with a calcified
-# annulus nodule of VALVE_NODULE_CM radius.
+# How the phenotype shows (strengthened so that a 64-pixel clip shows it), as geometry only where
+# the view shows it: the drawn wall is the true wall plus WALL_CONTRAST times its excess over
+# WALL_NORMAL_MM (thin walls thinner, thick walls thicker) in the parasternal views, which cut the
+# septum and posterior wall across the beam. Apical views see the walls side-on along the beam
+# (foreshortened, poor lateral resolution): only APICAL_WALL_SHARE of the excess shows, blurred by
+# a per-view error of APICAL_WALL_JITTER_CM, and the myocardium echoes weaker (APICAL_MYOCARDIUM_GAIN,
+# the same for every heart: no grey level depends on the phenotype outside the structure it
+# changes). A diseased valve (SHD) is thickened by VALVE_LESION_CM, calcified (grey level
+# VALVE_LESION_LEVEL before depth gain: saturated), restricted (seen in every frame, never open)
+# and has a calcified annulus nodule of VALVE_NODULE_CM radius; normal leaflets are thin, at VALVE_LEVEL.
 WALL_NORMAL_MM, WALL_CONTRAST = 9.0, 1.0
-MYOCARDIUM_GAIN_PER_MM, MYOCARDIUM_GAIN_RANGE = 0.06, (0.8, 1.4)
-VALVE_LESION_CM, VALVE_LESION_LEVEL, VALVE_NODULE_CM = 0.38, 255.0, 0.35
+APICAL_WALL_SHARE, APICAL_WALL_JITTER_CM, APICAL_MYOCARDIUM_GAIN = 0.25, 0.12, 0.8
+VALVE_LESION_CM, VALVE_LESION_LEVEL, VALVE_NODULE_CM = 0.6, 420.0, 0.6
 SPECKLE_RATE_RANGE = (0.5, 1.5)
 QUIET_RATE = 0.03
 GAIN_NEAR, GAIN_FAR = 1.05, 0.5
@@ -244,9 +248,15 @@ def _chambers(canvas: _Canvas, heart: dict, view_type: str, fill: np.ndarray, rn
     edv, esv = float(heart["lvedv"]), float(heart["lvesv"])
     shd = int(heart["shd"])
     wall_mm = float(heart["wall_mm"])
-    w_ed = max(0.3, wall_mm + WALL_CONTRAST * (wall_mm - WALL_NORMAL_MM)) / 10.0
-    canvas.levels[MYOCARDIUM] = MYOCARDIUM_LEVEL * np.clip(
-        1.0 + MYOCARDIUM_GAIN_PER_MM * (wall_mm - WALL_NORMAL_MM), *MYOCARDIUM_GAIN_RANGE)
+    tilt = rng.normal(0.0, 0.08)
+    apex_y = 1.0 + rng.uniform(0.0, 0.5)
+    # the wall's draw after the placement draws
+    if view_type in APICAL_VIEWS:
+        w_ed = max(0.3, (WALL_NORMAL_MM + APICAL_WALL_SHARE * (wall_mm - WALL_NORMAL_MM)) / 10.0
+                   + rng.normal(0.0, APICAL_WALL_JITTER_CM))
+        canvas.levels[MYOCARDIUM] = MYOCARDIUM_LEVEL * APICAL_MYOCARDIUM_GAIN
+    else:
+        w_ed = max(0.3, wall_mm + WALL_CONTRAST * (wall_mm - WALL_NORMAL_MM)) / 10.0
     if shd:
         canvas.levels[VALVE] = VALVE_LESION_LEVEL
     failing = float(np.clip((48.0 - float(heart["lvef"])) / 25.0, 0.0, 1.0))
@@ -263,8 +273,6 @@ def _chambers(canvas: _Canvas, heart: dict, view_type: str, fill: np.ndarray, rn
     valve_on = np.where(systole | bool(shd), 1.0, 0.0)
     valve_thick = 0.12 + VALVE_LESION_CM * shd
     nodule = VALVE_NODULE_CM * shd
-    tilt = rng.normal(0.0, 0.08)
-    apex_y = 1.0 + rng.uniform(0.0, 0.5)
     if view_type in APICAL_VIEWS:
         lv_x = {"A4C": 0.7 * (b_ed + w_ed), "A2C": 0.0, "A3C": -0.3 * b_ed}[view_type]
         lv_y = apex_y + a_out
@@ -301,9 +309,10 @@ def _chambers(canvas: _Canvas, heart: dict, view_type: str, fill: np.ndarray, rn
         canvas.ellipse(ao_x, ao_y, 1.1, 1.8, 0.0, "cavity")
         # aortic valve: closed in diastole (thin), thick and always seen when diseased
         aortic_on = np.where(~systole | bool(shd), 1.0, 0.0)
-        canvas.ellipse(ao_x - 0.5, ao_y, aortic_on * 1.0, valve_thick, 0.0, "valve")
         canvas.ellipse(lv_x, lv_y, b_out, a_out, 0.0, "myocardium")
         canvas.ellipse(lv_x, lv_y, b, a, 0.0, "cavity")
+        canvas.ellipse(ao_x - 0.5, ao_y, aortic_on * 1.0, valve_thick, 0.0, "valve")
+        canvas.ellipse(ao_x - 0.5, ao_y - 1.0, nodule, nodule, 0.0, "valve")  # calcified aortic annulus
         canvas.ellipse(lv_x + a + 0.1, lv_y, valve_on * 0.85 * b, valve_thick, 0.0, "valve")
         canvas.ellipse(lv_x + a + 0.1, lv_y + 0.85 * b_ed, nodule, nodule, 0.0, "valve")  # annulus calcification
     elif view_type == "PSAX":

@@ -1,0 +1,117 @@
+"""Per-view-type phenotype table of the stand-in echo encoder on the generator's cines.
+
+Fits the stand-in (``echo2ecg.fit_echo_encoder``, the config.yaml ``echo_encoder.standin``
+section at the workflow's ``echo_clips.clip_size``), then renders every view type once for each
+of ``--patients`` evaluation hearts (their own seed: neither the stand-in's training nor its
+held-out patients), embeds them with the frozen encoder and scores each phenotype with the
+workflow's own assessment (``echo2ecg.assess_echo_embeddings.phenotypes_by_view_type``:
+patient-grouped out-of-fold ridge; R-squared, AUROC for SHD) from each view type, each view group
+and the study (the mean of all its views). Writes ``<out>.json`` and ``<out>.md``.
+
+    OMP_NUM_THREADS=2 nice -n 15 .venv/bin/python benchmarks/bench_echo_standin_views.py
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from echo2ecg.assess_echo_embeddings import VIEW_GROUPS, phenotypes_by_view_type  # noqa: E402
+from echo2ecg.embed_echo_views import load_standin_checkpoint  # noqa: E402
+from echo2ecg.fit_echo_encoder import embed_views, fit_config, fit_echo_encoder, render_views  # noqa: E402
+from echo2ecg.prepare_echo_clips import EchoClipPreparation  # noqa: E402
+from echo2ecg.synthesize_cohort.echo import VIEW_TYPES  # noqa: E402
+from echo2ecg.synthesize_cohort.hearts import sample_hearts  # noqa: E402
+
+COLUMNS = ("study", *VIEW_TYPES, *VIEW_GROUPS)
+SHOWN = ("lvef", "wall_mm", "shd", "lvedv")
+
+
+def evaluation_table(model, cfg: dict, n_patients: int, seed: int) -> tuple[dict, int]:
+    rng = np.random.default_rng(seed)
+    hearts = sample_hearts(rng, n_patients).reset_index(drop=True)
+    preparation = EchoClipPreparation(clip_size=cfg["clip_size"])
+    rows, embeddings = [], []
+    for view_type in VIEW_TYPES:
+        records = hearts.to_dict("records")
+        clips, n_valid = render_views(records, rng, {**cfg, "view_types": [view_type]}, preparation)
+        embeddings.append(embed_views(model, clips, n_valid))
+        rows += [{"view_id": f"{i}-{view_type}", "study_id": str(i), "view_type": view_type} for i in range(len(records))]
+    matrix = np.concatenate(embeddings)
+    columns = [f"e{j}" for j in range(matrix.shape[1])]
+    per_view = pd.concat([pd.DataFrame(rows), pd.DataFrame(matrix, columns=columns)], axis=1)
+    targets = hearts[["lvef", "lvedv", "lvesv", "wall_mm", "shd"]].astype(float)
+    targets.index = targets.index.astype(str)
+    patient = pd.Series(targets.index, index=targets.index)
+    return phenotypes_by_view_type(per_view, columns, targets, patient, 5), int(hearts["shd"].sum())
+
+
+def markdown(result: dict, header: str) -> str:
+    lines = [header, "", "| | " + " | ".join(COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
+    for name in SHOWN:
+        entry = result[name]
+        key = "auroc" if name == "shd" else "r2"
+        cells = []
+        for column in COLUMNS:
+            scores = entry.get("study") if column == "study" else (
+                entry["by_view_type"].get(column) or entry["by_view_group"].get(column))
+            cells.append(f"{scores[key]:.2f}" if scores else "-")
+        lines.append(f"| {name}{' (AUROC)' if name == 'shd' else ' (R2)'} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default=str(ROOT / "config.yaml"))
+    parser.add_argument("--steps", type=int, default=None, help="override echo_encoder.standin.steps")
+    parser.add_argument("--patients", type=int, default=150, help="evaluation hearts (each: every view type once)")
+    parser.add_argument("--seed", type=int, default=20261201, help="the evaluation hearts' seed")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "echo_standin_views"))
+    args = parser.parse_args()
+    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    config = yaml.safe_load(Path(args.config).read_text())
+    standin = dict(config["echo_encoder"].get("standin") or {})
+    standin["clip_size"] = int(config["echo_clips"]["clip_size"])
+    if args.steps is not None:
+        standin["steps"] = args.steps
+    cfg = fit_config(standin)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        fit_metrics = fit_echo_encoder(standin, Path(tmp) / "standin.pt")
+        model, _ = load_standin_checkpoint(Path(tmp) / "standin.pt")
+    fit_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    result, n_shd = evaluation_table(model, cfg, args.patients, args.seed)
+    eval_seconds = time.perf_counter() - start
+    command = " ".join(["OMP_NUM_THREADS=2 nice -n 15 .venv/bin/python benchmarks/bench_echo_standin_views.py", *sys.argv[1:]])
+    header = (f"Stand-in echo encoder ({cfg['steps']} steps, clip {cfg['clip_size']} px), held-out per view type: "
+              f"{args.patients} evaluation hearts (seed {args.seed}, {n_shd} with SHD), every view type once each; "
+              f"study = mean of its 5 views; patient-grouped 5-fold ridge. Fit {fit_seconds:.0f} s, evaluation "
+              f"{eval_seconds:.0f} s (2 threads, shared machine).\n\n`{command}`")
+    text = markdown(result, header)
+    print(text)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".md").write_text(text)
+    out.with_suffix(".json").write_text(json.dumps({
+        "command": command, "steps": cfg["steps"], "clip_size": cfg["clip_size"], "patients": args.patients,
+        "seed": args.seed, "n_shd": n_shd, "fit_seconds": fit_seconds, "eval_seconds": eval_seconds,
+        "fit_metrics": fit_metrics, "phenotypes": result}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
