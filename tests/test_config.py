@@ -100,3 +100,24 @@ def test_without_cohorts_the_demo_runs_with_roots_under_results_dir():
 
     again = resolve_config(config)  # idempotent (Snakemake parses the Snakefile again in jobs)
     assert _paths(again) == _paths(config)
+
+
+def test_the_mimic_iv_preset_carries_the_recipes_training_numbers_not_the_demos():
+    """RECIPE sections 2, 3, 6 written out in the preset: no CPU-demo value of config.yaml leaks in."""
+    import yaml
+
+    from conftest import REPO
+
+    demo = _merged({})
+    config = _merged(yaml.safe_load((REPO / "resources/presets/mimic_iv.yaml").read_text()))
+    pretrain, encoder = config["pretrain"], config["ecg_encoder"]
+    assert (pretrain["batch_size"], pretrain["epochs"], pretrain["lr"], pretrain["layer_decay"], pretrain["tau"]) == (
+        256, 50, 5e-4, 0.75, 0.5)
+    assert (pretrain["warmup_epochs"], pretrain["start_lr_ratio"], pretrain["min_lr_ratio"]) == (2, 0.1, 0.1)
+    assert pretrain["augment"] == {"ft_surrogate_phase_noise": 0.075, "ft_surrogate_p": 0.5, "jitter_amplitude": 0.6,
+                                   "jitter_sigma": 0.2, "rescaling_mean": 1.0, "rescaling_sigma": 0.5,
+                                   "time_flip_p": 0.33, "sign_flip_p": 0.33}
+    assert (encoder["patch_size"], encoder["embed_dim"], encoder["depth"], encoder["n_heads"], encoder["n_samples"]) == (
+        24, 192, 12, 3, 1008)
+    # the demo differs in these very keys, so the test would see a leak
+    assert demo["pretrain"]["augment"] != pretrain["augment"] and demo["pretrain"]["lr"] != pretrain["lr"]
