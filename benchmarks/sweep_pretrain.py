@@ -188,6 +188,9 @@ def write_table() -> None:
         lines.append(f"| {r['run']} | {r['tag']} | {r['pairs']} | {e['patch_size']}, {e['embed_dim']}, {e['depth']} | "
                      f"{r['standin_steps']} | {r['epochs']} | {r['steps'] or 0} | {r['lr']:g} | {r['batch']} | "
                      f"{r['final_val_loss']:.3f} ({r['chance_loss']:.3f}) | {r['knn_lvef_auroc']:.3f} | {r['seconds']} |")
+    notes = OUT / "pretrain_sweep_notes.md"  # hand-written reading of the rows, kept under the table
+    if notes.exists():
+        lines += ["", notes.read_text().rstrip()]
     (OUT / "pretrain_sweep.md").write_text("\n".join(lines) + "\n")
 
 
