@@ -54,3 +54,25 @@ def test_a_few_steps_lower_the_loss_on_a_fixed_batch(kind):
         loss.backward()
         optimizer.step()
     assert loss.item() < 0.6 * first  # chance is log(16) = 2.77, the floor at tau 0.5 about 0.24
+
+
+def test_view_standardisation_removes_a_common_component_and_per_dimension_scale():
+    """Stored embeddings dominated by one shared vector embed like the same embeddings without it."""
+    torch.manual_seed(0)
+    model = build_echo2ecg(TINY, TINY_AGG).eval()
+    _, views, valid = batch(B=40)
+    model.set_view_statistics(views, valid)
+    reference = model.embed_study(views, valid)
+    g = torch.Generator().manual_seed(1)
+    common = 20.0 * torch.randn(16, generator=g)
+    scale = torch.rand(16, generator=g) * 3.0 + 0.1
+    shifted = views * scale + common
+    model.set_view_statistics(shifted, valid)
+    assert torch.allclose(model.embed_study(shifted, valid), reference, atol=1e-4)
+    # padded slots stay padding: what lies there changes nothing
+    garbage = torch.where(valid[..., None], shifted, torch.full_like(shifted, 1e3))
+    assert torch.allclose(model.embed_study(garbage, valid), reference, atol=1e-4)
+    # before statistics are set the map is the identity (a checkpoint written without them embeds alike)
+    fresh = build_echo2ecg(TINY, TINY_AGG)
+    assert torch.equal(fresh.view_mean, torch.zeros(16)) and torch.equal(fresh.view_scale, torch.ones(16))
+

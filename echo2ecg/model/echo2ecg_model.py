@@ -24,6 +24,22 @@ class Echo2ECG(nn.Module):
         self.ecg_head = ecg_head
         self.echo_head = echo_head
         self.tau = tau
+        # Standardisation of the frozen view embeddings (per dimension, from the training split's
+        # views; identity until set_view_statistics): an affine map in front of the aggregator's
+        # first Linear, i.e. a reparametrisation of that layer, not a new layer. Stored frozen
+        # embeddings can share one large common component (the demo's: 87 % of their norm), which
+        # otherwise grows through the aggregator until every study embeds alike and the CLIP loss
+        # sits at log(batch) (measured: the demo collapsed so).
+        dim = view_aggregator.proj.in_features
+        self.register_buffer("view_mean", torch.zeros(dim))
+        self.register_buffer("view_scale", torch.ones(dim))
+
+    @torch.no_grad()
+    def set_view_statistics(self, views: torch.Tensor, valid: torch.Tensor, eps: float = 1e-6) -> None:
+        """Set the view standardisation from ``views (S, V, D)`` and their ``valid (S, V)`` mask."""
+        real = views[valid].float()
+        self.view_mean = real.mean(dim=0).to(self.view_mean)
+        self.view_scale = (real.std(dim=0) + eps).to(self.view_scale) if len(real) > 1 else torch.ones_like(self.view_scale)
 
     def encode_ecg(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, 12, T)`` -> ``(B, D)``: the representation the features use (no head, no L2 norm)."""
@@ -35,6 +51,8 @@ class Echo2ECG(nn.Module):
 
     def embed_study(self, views: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         """``(B, V, 512)`` view embeddings and ``(B, V)`` valid mask -> ``(B, 512)`` aligned study embedding."""
+        views = torch.where(valid[..., None], (views - self.view_mean) / self.view_scale, torch.zeros((), dtype=views.dtype,
+                                                                                              device=views.device))
         return self.echo_head(self.view_aggregator(views, valid))
 
     def forward(self, x: torch.Tensor, views: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
