@@ -123,12 +123,16 @@ def test_pairs_become_indices_into_unique_ecgs_and_padded_masked_studies(cohort)
     assert "S0000" in tensors.study_ids and int(tensors.valid[tensors.study_ids.index("S0000")].sum()) == 4
 
 
-def test_pairs_know_their_patient(cohort):
-    root, _ = cohort
+def _all_pairs(root: Path, max_views: int):
+    """Every pair of the fixture cohort (all splits) and their tensors."""
     table = pretrain_pairs(pd.read_parquet(root / "tables/pairs.parquet"), pd.read_parquet(root / "tables/splits.parquet"),
                            ["mimic"])
-    tensors = pair_tensors(table, pd.read_parquet(root / "ecg_ecg_index.parquet"),
-                           pd.read_parquet(root / "echo_view_index.parquet"), max_views=4, root=root)
+    return table, pair_tensors(table, pd.read_parquet(root / "ecg_ecg_index.parquet"),
+                               pd.read_parquet(root / "echo_view_index.parquet"), max_views=max_views, root=root)
+
+
+def test_pairs_know_their_patient(cohort):
+    table, tensors = _all_pairs(cohort[0], max_views=4)
     patients = table["patient_id"].astype(str).to_numpy()
     group = tensors.pair_group.numpy()
     for g in np.unique(group):  # one group per patient, and every patient in one group
@@ -307,11 +311,7 @@ def test_feature_files_have_the_documented_columns_and_rows(cohort):
 
 
 def test_cutting_view_padding_changes_no_study_embedding(cohort):
-    root, _ = cohort
-    table = pretrain_pairs(pd.read_parquet(root / "tables/pairs.parquet"), pd.read_parquet(root / "tables/splits.parquet"),
-                           ["mimic"])
-    full = pair_tensors(table, pd.read_parquet(root / "ecg_ecg_index.parquet"),
-                        pd.read_parquet(root / "echo_view_index.parquet"), max_views=8, root=root)
+    _, full = _all_pairs(cohort[0], max_views=8)
     cut = full.trimmed()
     assert cut.views.shape[1] == 6 < full.views.shape[1]
     for aggregation in ("attention", "mean", "cls"):
