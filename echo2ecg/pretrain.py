@@ -69,7 +69,7 @@ class PretrainConfig:
     checkpoint: str = "best"
     device: str = "auto"
     batching: str = "random"
-    standardise_views: bool = True
+    view_standardisation: str = "centre"
     augment: dict = field(default_factory=dict)
 
     @classmethod
@@ -416,8 +416,8 @@ def pretrain(model: Echo2ECG, train: PairTensors, val: PairTensors, cfg: Pretrai
     device = device or select_device(cfg.device)
     state_dir = Path(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
-    if cfg.standardise_views:  # from the training split's views, before anything is trained or saved
-        model.set_view_statistics(train.views, train.valid)
+    # from the training split's views, before anything is trained or saved
+    model.set_view_statistics(train.views, train.valid, cfg.view_standardisation)
     model.to(device)
     train, val = train.trimmed().to(device), val.trimmed().to(device)
     single_view = variant.aggregation == "single"

@@ -56,23 +56,42 @@ def test_a_few_steps_lower_the_loss_on_a_fixed_batch(kind):
     assert loss.item() < 0.6 * first  # chance is log(16) = 2.77, the floor at tau 0.5 about 0.24
 
 
-def test_view_standardisation_removes_a_common_component_and_per_dimension_scale():
+
+@pytest.mark.parametrize("mode", ["centre", "per_dimension"])
+def test_view_standardisation_removes_a_common_component_and_scale(mode):
     """Stored embeddings dominated by one shared vector embed like the same embeddings without it."""
     torch.manual_seed(0)
     model = build_echo2ecg(TINY, TINY_AGG).eval()
     _, views, valid = batch(B=40)
-    model.set_view_statistics(views, valid)
+    model.set_view_statistics(views, valid, mode)
     reference = model.embed_study(views, valid)
     g = torch.Generator().manual_seed(1)
     common = 20.0 * torch.randn(16, generator=g)
-    scale = torch.rand(16, generator=g) * 3.0 + 0.1
+    # centre removes one overall scale, per_dimension each dimension's own
+    scale = torch.rand(16, generator=g) * 3.0 + 0.1 if mode == "per_dimension" else torch.tensor(2.7)
     shifted = views * scale + common
-    model.set_view_statistics(shifted, valid)
+    model.set_view_statistics(shifted, valid, mode)
     assert torch.allclose(model.embed_study(shifted, valid), reference, atol=1e-4)
     # padded slots stay padding: what lies there changes nothing
     garbage = torch.where(valid[..., None], shifted, torch.full_like(shifted, 1e3))
     assert torch.allclose(model.embed_study(garbage, valid), reference, atol=1e-4)
-    # before statistics are set the map is the identity (a checkpoint written without them embeds alike)
+    # without statistics the map is the identity, and none resets to it
     fresh = build_echo2ecg(TINY, TINY_AGG)
     assert torch.equal(fresh.view_mean, torch.zeros(16)) and torch.equal(fresh.view_scale, torch.ones(16))
+    model.set_view_statistics(shifted, valid, "none")
+    assert torch.equal(model.view_mean, torch.zeros(16)) and torch.equal(model.view_scale, torch.ones(16))
+    with pytest.raises(ValueError, match="standardisation"):
+        model.set_view_statistics(views, valid, "whiten")
 
+
+def test_centring_keeps_the_relative_variance_of_directions():
+    """A dominant direction stays dominant under centre (per_dimension would equalise it)."""
+    model = build_echo2ecg(TINY, TINY_AGG)
+    g = torch.Generator().manual_seed(2)
+    views = torch.randn(30, 5, 16, generator=g) * torch.tensor([10.0] + [0.1] * 15)
+    valid = torch.ones(30, 5, dtype=torch.bool)
+    model.set_view_statistics(views, valid, "centre")
+    standardised = (views - model.view_mean) / model.view_scale
+    spread = standardised.reshape(-1, 16).std(dim=0)
+    assert spread[0] > 50 * spread[1:].max()
+    assert abs(standardised.pow(2).mean().item() - 1.0) < 0.05

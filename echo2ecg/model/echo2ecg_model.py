@@ -15,6 +15,10 @@ from echo2ecg.model.projection import ProjectionHead, clip_loss
 from echo2ecg.model.view_aggregation import ViewAggregationConfig, build_view_aggregator
 
 
+# How the stored view embeddings are standardised before the aggregator (config pretrain.view_standardisation).
+VIEW_STANDARDISATION = ("centre", "per_dimension", "none")
+
+
 class Echo2ECG(nn.Module):
     def __init__(self, ecg_encoder: nn.Module, view_aggregator: nn.Module, ecg_head: nn.Module,
                  echo_head: nn.Module, tau: float = 0.5):
@@ -24,9 +28,9 @@ class Echo2ECG(nn.Module):
         self.ecg_head = ecg_head
         self.echo_head = echo_head
         self.tau = tau
-        # Standardisation of the frozen view embeddings (per dimension, from the training split's
-        # views; identity until set_view_statistics): an affine map in front of the aggregator's
-        # first Linear, i.e. a reparametrisation of that layer, not a new layer. Stored frozen
+        # Standardisation of the frozen view embeddings (from the training split's views; identity
+        # until set_view_statistics): an affine map in front of the aggregator's first Linear, i.e.
+        # a reparametrisation of that layer, not a new layer. Stored frozen
         # embeddings can share one large common component (the demo's: 87 % of their norm), which
         # otherwise grows through the aggregator until every study embeds alike and the CLIP loss
         # sits at log(batch) (measured: the demo collapsed so).
@@ -35,11 +39,22 @@ class Echo2ECG(nn.Module):
         self.register_buffer("view_scale", torch.ones(dim))
 
     @torch.no_grad()
-    def set_view_statistics(self, views: torch.Tensor, valid: torch.Tensor, eps: float = 1e-6) -> None:
-        """Set the view standardisation from ``views (S, V, D)`` and their ``valid (S, V)`` mask."""
+    def set_view_statistics(self, views: torch.Tensor, valid: torch.Tensor, mode: str = "centre",
+                            eps: float = 1e-6) -> None:
+        """Set the view standardisation from ``views (S, V, D)`` and their ``valid (S, V)`` mask:
+        ``centre`` subtracts the mean view and divides by one overall SD (the directions keep their
+        relative variance), ``per_dimension`` divides each dimension by its own SD, ``none`` resets."""
+        if mode not in VIEW_STANDARDISATION:
+            raise ValueError(f"view standardisation must be one of {VIEW_STANDARDISATION}, not {mode!r}")
         real = views[valid].float()
-        self.view_mean = real.mean(dim=0).to(self.view_mean)
-        self.view_scale = (real.std(dim=0) + eps).to(self.view_scale) if len(real) > 1 else torch.ones_like(self.view_scale)
+        if mode == "none" or len(real) < 2:
+            self.view_mean.zero_()
+            self.view_scale.fill_(1.0)
+            return
+        mean = real.mean(dim=0)
+        spread = real.std(dim=0) if mode == "per_dimension" else (real - mean).pow(2).mean().sqrt().expand_as(mean)
+        self.view_mean.copy_(mean)
+        self.view_scale.copy_(spread + eps)
 
     def encode_ecg(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, 12, T)`` -> ``(B, D)``: the representation the features use (no head, no L2 norm)."""
