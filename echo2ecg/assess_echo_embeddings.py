@@ -145,9 +145,12 @@ def assess_echo_embeddings(view_embeddings: pd.DataFrame, embedding_matrix: np.n
     targets = phenotypes[phenotypes["entity"] == "study"].set_index("entity_id")
     targets = targets[[c for c in PHENOTYPES if c in targets.columns]].astype(float)
     if study_truth is not None:
+        # measured values first; the generator's truth fills what the layout does not carry (a
+        # MIMIC-IV-ECHO-like layout has no SHD label and no wall thickness: all-NaN or absent)
         truth = study_truth.set_index("study_id")
-        extra = [c for c in PHENOTYPES if c in truth.columns and c not in targets.columns]
-        targets = targets.join(truth[extra].astype(float), how="outer")
+        known = [c for c in PHENOTYPES if c in truth.columns]
+        targets = targets.combine_first(truth[known].astype(float))
+        targets = targets[[c for c in PHENOTYPES if c in targets.columns]]
     if view_types is not None:
         per_view = per_view.assign(view_id=per_view["view_id"].astype(str)).merge(
             view_types[["view_id", "view_type"]].astype({"view_id": str}), on="view_id", how="left")

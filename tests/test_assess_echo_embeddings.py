@@ -63,8 +63,9 @@ def test_phenotypes_by_view_type_show_what_each_view_type_carries():
     stats = views[["view_id", "study_id"]].assign(dark_area_max=0.0, dark_area_min=0.0, dark_area_change=0.0,
                                                   brightness_mean=rng.normal(size=len(views)))
     studies = pd.DataFrame({"study_id": study_ids, "patient_id": [f"p{i}" for i in range(n)]})
-    phenotypes = pd.DataFrame({"entity": "study", "entity_id": study_ids, "lvef": lvef, "shd": shd})
-    truth = pd.DataFrame({"study_id": study_ids, "wall_mm": wall})
+    # as the MIMIC-IV-ECHO-like layout gives them: an SHD column without values; the truth knows SHD and wall
+    phenotypes = pd.DataFrame({"entity": "study", "entity_id": study_ids, "lvef": lvef, "shd": np.nan})
+    truth = pd.DataFrame({"study_id": study_ids, "wall_mm": wall, "shd": shd, "lvef": rng.permutation(lvef)})
     result = assess_echo_embeddings(views[["view_id", "study_id"]], matrix, stats, studies, phenotypes, 5,
                                     view_types=views[["view_id", "view_type"]], study_truth=truth)["phenotypes"]
     assert set(result) == {"lvef", "shd", "wall_mm"}
@@ -73,5 +74,7 @@ def test_phenotypes_by_view_type_show_what_each_view_type_carries():
     assert result["shd"]["by_view_type"]["PLAX"]["auroc"] > 0.95 and result["shd"]["by_view_type"]["A4C"]["auroc"] < 0.7
     assert result["wall_mm"]["by_view_group"]["parasternal"]["r2"] > 0.9
     assert result["lvef"]["by_view_group"]["apical"]["r2"] > 0.9
+    # a measured value is never replaced by the truth (the truth's LVEF here is shuffled)
+    assert result["lvef"]["study"]["r2"] > 0.8
     for name in result:  # the study (all its views) carries every phenotype
         assert result[name]["study"]["r2"] > 0.8 and result[name]["study"]["n_studies"] == n
