@@ -1,5 +1,5 @@
 """Rule assess_echo_embeddings: LVEF carried by the mean-pooled study embeddings vs pixel statistics, and
-every phenotype per view type (view types and wall thickness from the generator's truth when synthetic)."""
+every phenotype per view type (view types, wall thickness and SHD from the generator's truth when synthetic)."""
 import datetime as dt
 import json
 
@@ -23,7 +23,8 @@ if "truth_views" in snakemake.input.keys():
     view_types = pd.read_parquet(snakemake.input.truth_views, columns=["view_id", "view_type"])
     hearts = pd.read_parquet(snakemake.input.truth_hearts)
     study_truth = hearts[hearts["dataset"] == "mimic-iv-echo"].rename(columns={"event_id": "study_id"})
-    study_truth = study_truth.assign(study_id=study_truth["study_id"].astype(str))[["study_id", "wall_mm"]]
+    # what the layout does not carry: wall thickness and SHD (the measured LVEF and volumes come from the index)
+    study_truth = study_truth.assign(study_id=study_truth["study_id"].astype(str))[["study_id", "wall_mm", "shd"]]
 result = assess_echo_embeddings(
     ordered, matrix, pd.concat([pd.read_parquet(p) for p in snakemake.input.stats]),
     pd.read_parquet(snakemake.input.studies), pd.read_parquet(snakemake.input.phenotypes), snakemake.params.n_splits,
