@@ -30,10 +30,10 @@ class Echo2ECG(nn.Module):
         self.tau = tau
         # Standardisation of the frozen view embeddings (from the training split's views; identity
         # until set_view_statistics): an affine map in front of the aggregator's first Linear, i.e.
-        # a reparametrisation of that layer, not a new layer. Stored frozen
-        # embeddings can share one large common component (the demo's: 87 % of their norm), which
-        # otherwise grows through the aggregator until every study embeds alike and the CLIP loss
-        # sits at log(batch) (measured: the demo collapsed so).
+        # a reparametrisation of that layer, not a new layer. Stored embeddings can share one large
+        # common component (the demo's: 87 % of their norm) that otherwise grows through the
+        # aggregator until every study embeds alike and the CLIP loss sits at log(batch), as the
+        # demo's did before this map existed.
         dim = view_aggregator.proj.in_features
         self.register_buffer("view_mean", torch.zeros(dim))
         self.register_buffer("view_scale", torch.ones(dim))
@@ -66,8 +66,8 @@ class Echo2ECG(nn.Module):
 
     def embed_study(self, views: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         """``(B, V, 512)`` view embeddings and ``(B, V)`` valid mask -> ``(B, 512)`` aligned study embedding."""
-        views = torch.where(valid[..., None], (views - self.view_mean) / self.view_scale, torch.zeros((), dtype=views.dtype,
-                                                                                              device=views.device))
+        zero = torch.zeros((), dtype=views.dtype, device=views.device)
+        views = torch.where(valid[..., None], (views - self.view_mean) / self.view_scale, zero)
         return self.echo_head(self.view_aggregator(views, valid))
 
     def forward(self, x: torch.Tensor, views: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
