@@ -71,6 +71,13 @@ class EchoClipPreparation:
     max_hull_growth: float = 3.0  # ... and it grows a fan's hull by at most this times its area
     hull_inset: float = 1.0  # pixels at a 600-pixel shorter side (scaled, rounded) each hull row loses on
     #                          both sides: JPEG ringing lights a pixel or two beyond the fan's edge
+    # a fan's tip (narrow, near the probe) that a dark chamber filled is rebuilt from the fan's two
+    # straight edges (fitted on the upper edge_fit_share of the hull's rows), up to their apex, on
+    # rows where at least apex_min_lit of the pixels are lit in some frame (peak >= apex_min_peak):
+    # a cavity is dim, not black; the black above a curved (convex-probe) top stays out
+    edge_fit_share: float = 0.4
+    apex_min_peak: int = 3
+    apex_min_lit: float = 0.5
     min_frames_for_static_removal: int = 4  # need this many frames to call a pixel static (fewer: the
     #                                         content is closed first, its bright pixels are patchy)
 
@@ -296,6 +303,38 @@ def _sector_groups(parts: np.ndarray, motion: np.ndarray, params: EchoClipPrepar
     return [np.array(g) for g, total in zip(groups, totals) if total >= params.min_component_fraction * totals.max()]
 
 
+def _restore_fan_tip(sector: np.ndarray, peak: np.ndarray, params: EchoClipPreparation) -> np.ndarray:
+    """``sector`` (one fan's filled hull) with its tip rebuilt when the hull stops below the apex.
+
+    The edges are lines fitted to the leftmost and rightmost columns of the upper
+    ``edge_fit_share`` of the hull's rows; only edges that diverge downwards (a sector, not a
+    linear probe's rectangle) are extended, row by row upwards from the hull's top to where they
+    meet, while at least ``apex_min_lit`` of a row's span is lit (``peak >= apex_min_peak``).
+    """
+    rows = np.flatnonzero(sector.any(axis=1))
+    upper = rows[: max(3, int(params.edge_fit_share * len(rows)))]
+    if len(upper) < 3:
+        return sector
+    left = sector[upper].argmax(axis=1)
+    right = sector.shape[1] - 1 - sector[upper][:, ::-1].argmax(axis=1)
+    slope_left, icpt_left = np.polyfit(upper, left, 1)
+    slope_right, icpt_right = np.polyfit(upper, right, 1)
+    if slope_left > -0.1 or slope_right < 0.1:  # not diverging: no apex to rebuild
+        return sector
+    apex = (icpt_right - icpt_left) / (slope_left - slope_right)
+    out = sector.copy()
+    for row in range(rows[0] - 1, max(int(np.ceil(apex)), 0) - 1, -1):
+        lo = int(np.ceil(slope_left * row + icpt_left))
+        hi = int(np.floor(slope_right * row + icpt_right))
+        lo, hi = max(lo, 0), min(hi, sector.shape[1] - 1)
+        if hi < lo:
+            break
+        if (peak[row, lo:hi + 1] >= params.apex_min_peak).mean() < params.apex_min_lit:
+            break
+        out[row, lo:hi + 1] = True
+    return out
+
+
 def ultrasound_sector_mask(frames: np.ndarray, params: EchoClipPreparation = DEFAULT_PREPARATION) -> np.ndarray:
     """bool (H, W): True inside the ultrasound sector(s) of a cine, found from its frames.
 
@@ -314,7 +353,8 @@ def ultrasound_sector_mask(frames: np.ndarray, params: EchoClipPreparation = DEF
        opened; a candidate's motion is how many such pixels it holds;
     3. sectors: the candidate with most motion and any other with at least
        ``min_component_fraction`` of it (side-by-side displays); none when the most is below
-       ``min_sector_fraction`` of the image. The mask is each sector's convex hull, filled;
+       ``min_sector_fraction`` of the image. The mask is each sector's convex hull, filled, with a
+       tip that a dark chamber hid rebuilt from the fan's straight edges (:func:`_restore_fan_tip`);
     4. burned-in marks inside (static strokes, e.g. depth ticks across the edge) are removed.
 
     With a single frame there is no motion: the bright pixels are content and motion. Morphology
@@ -346,8 +386,10 @@ def ultrasound_sector_mask(frames: np.ndarray, params: EchoClipPreparation = DEF
         region = np.isin(parts, group)
         rows, cols = np.flatnonzero(region.any(axis=1)), np.flatnonzero(region.any(axis=0))
         box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))  # work on the bounding box only
-        _fill_convex_hull(mask, region[box], (box[0].start, box[1].start), pool,
+        sector = np.zeros((height, width), dtype=bool)
+        _fill_convex_hull(sector, region[box], (box[0].start, box[1].start), pool,
                           round(params.hull_inset * min(height, width) / 600.0))
+        mask |= _restore_fan_tip(sector, peak, params)
     if n_frames >= params.min_frames_for_static_removal:
         mask &= ~_static_overlay(spread, peak, params)
     return mask

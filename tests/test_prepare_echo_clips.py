@@ -375,3 +375,39 @@ def test_write_clip_shard_empty_and_bad_items(tmp_path):
         write_clip_shard([("a", good, 17)], tmp_path / "y.npy", tmp_path / "y.parquet")
     with pytest.raises(ValueError, match="duplicate"):
         write_clip_shard([("a", good, 16), ("a", good, 16)], tmp_path / "z.npy", tmp_path / "z.parquet")
+
+
+def tip_cine(n_frames: int = 16, height: int = 200, width: int = 260, seed: int = 0, curved_top: bool = False):
+    """A fan whose narrow tip is a dim cavity (a dilated LV reaching the probe: lit, never bright),
+    or (``curved_top``) a convex-probe fan: black above an arc near the apex."""
+    rng = np.random.default_rng(seed)
+    sector = fan_sector(height, width)
+    yy, xx = np.mgrid[0:height, 0:width]
+    depth = np.hypot(yy - 0.06 * height, xx - 0.5 * width) / (0.85 * height)
+    frames = np.clip(110.0 * rng.rayleigh(0.8, (n_frames, height, width)), 0, 255).astype(np.uint8) * sector
+    tip = sector & (depth < 0.3)
+    if curved_top:
+        frames[:, tip] = 0
+        return frames, sector & ~tip
+    frames[:, tip] = rng.integers(4, 12, (n_frames, int(tip.sum())), dtype=np.uint8)
+    return frames, sector
+
+
+def test_a_fan_tip_hidden_by_a_dim_cavity_is_rebuilt_from_the_fans_edges():
+    frames, fan = tip_cine()
+    for cine in (frames, jpeg_roundtrip(frames)):
+        kept, spilled = kept_and_spilled(ultrasound_sector_mask(cine), fan)
+        assert kept >= 0.97 and spilled <= 0.01, (kept, spilled)
+        # without the rebuilt tip the hull stops below the cavity
+        never = EchoClipPreparation(apex_min_lit=2.0)
+        assert kept_and_spilled(ultrasound_sector_mask(cine, never), fan)[0] < 0.95
+
+
+def test_black_above_a_curved_top_is_not_taken_for_a_hidden_tip():
+    """A convex probe's fan (black above an arc near the apex): rebuilding adds nothing. (The hull
+    itself spans the chord under the arc: 1.8 % spill here, a known limit for such fans.)"""
+    frames, fan = tip_cine(curved_top=True)
+    for cine in (frames, jpeg_roundtrip(frames)):
+        mask = ultrasound_sector_mask(cine)
+        assert np.array_equal(mask, ultrasound_sector_mask(cine, EchoClipPreparation(apex_min_lit=2.0)))
+        assert kept_and_spilled(mask, fan)[0] >= 0.97
