@@ -5,18 +5,12 @@ trace the machine burns in beside the fan), crop the centre to a square, crop a 
 ``zoom`` fraction off each side, resize to ``clip_size`` x ``clip_size`` (bicubic), then
 zero-pad to ``pad_to`` frames and take every ``frame_stride``-th frame.
 
-The sector is found from the frames themselves. Speckle makes every pixel of the fan change
-over time, while text and icons are static and the ECG trace is a thin moving line:
-
-1. per pixel, the temporal range (max - min over frames, max over colour channels);
-2. pixels whose range exceeds ``motion_threshold`` are "moving"; a closing fills the gaps
-   between speckle grains, an opening cuts thin moving lines (ECG trace, changing digits);
-3. connected components (``scipy.ndimage.label``); the largest one, and any other at least
-   ``min_component_fraction`` of its area (side-by-side displays), are sectors;
-4. each sector becomes its convex hull (the fan is a convex wedge: this fills dark cavities
-   and a weak far field);
-5. pixels inside that are non-black but never change (static overlays drawn over or next to
-   the fan, e.g. depth-scale ticks) are removed again.
+The sector is found from the frames themselves and from the fan's shape
+(:func:`ultrasound_sector_mask`): content is what is bright in some frame and not static (speckle
+decorrelates; text and icons never change), cut into candidate sectors by an opening (the ECG
+trace and its cursor are thin); the candidates holding speckle motion are the sectors; each
+sector is the convex hull of its content, completed to the fan (apex, two straight edges, an arc
+about the apex) where a dark chamber hid part of it; static burned-in strokes inside are removed.
 
 Normalisation is not done here: clips are stored as uint8 with the number of valid
 (non-padding) frames, and the embedding step normalises and zeroes the padding frames.
@@ -71,13 +65,25 @@ class EchoClipPreparation:
     max_hull_growth: float = 3.0  # ... and it grows a fan's hull by at most this times its area
     hull_inset: float = 1.0  # pixels at a 600-pixel shorter side (scaled, rounded) each hull row loses on
     #                          both sides: JPEG ringing lights a pixel or two beyond the fan's edge
-    # a fan's tip (narrow, near the probe) that a dark chamber filled is rebuilt from the fan's two
-    # straight edges (fitted on the upper edge_fit_share of the hull's rows), up to their apex, on
-    # rows where at least apex_min_lit of the pixels are lit in some frame (peak >= apex_min_peak):
-    # a cavity is dim, not black; the black above a curved (convex-probe) top stays out
-    edge_fit_share: float = 0.4
-    apex_min_peak: int = 3
-    apex_min_lit: float = 0.5
+    # fan completion (a dark chamber at the fan's edge, tip or arc hides part of it from the hull):
+    # the fan's straight edges are the content hull's supporting lines through the most row
+    # extremes (at least edge_min_support of the rows, within edge_tolerance pixels at a 600-pixel
+    # shorter side); with the arc about their apex through the farthest content, they bound the
+    # fan. The hull grows into that fan on each row's piece (beside the hull, or whole rows above
+    # and below it, contiguously) where at least fill_min_lit of the pixels are lit in some frame
+    # (peak >= fill_min_peak): a cavity is dim, not black; the black above a curved
+    # (convex-probe) top or beside a fan that is not a circular sector stays out
+    edge_min_support: float = 0.1
+    edge_tolerance: float = 3.0
+    fill_min_peak: int = 3
+    fill_min_lit: float = 0.5
+    ringing_rows: int = 8  # JPEG ringing lights at most one 8 x 8 block beyond an edge (not scaled):
+    #                        rows beyond the hull that stop short of the apex or arc count only
+    #                        when more than this many
+    mark_max_width: float = 4.0  # burned-in strokes are at most this wide (pixels at a 600-pixel
+    #                              shorter side): static pixels in a saturated region wider than
+    #                              this (calcified tissue, clipped in every frame) are content
+    saturation_level: int = 250  # saturated: peak (some channel, some frame) at least this
     min_frames_for_static_removal: int = 4  # need this many frames to call a pixel static (fewer: the
     #                                         content is closed first, its bright pixels are patchy)
 
@@ -142,15 +148,28 @@ def _as_frames(frames: np.ndarray) -> np.ndarray:
     return frames
 
 
+@dataclass(frozen=True)
+class _SectorHull:
+    """One sector's convex hull: its points (x, y) (each row's extreme cells' centres, full
+    resolution), the hull's vertices, and the filled span [left, right] of rows first, first + 1, ..."""
+
+    points: np.ndarray
+    vertices: np.ndarray
+    first: int
+    left: np.ndarray
+    right: np.ndarray
+
+
 def _fill_convex_hull(mask: np.ndarray, component: np.ndarray, offset: tuple[int, int], pool: int,
-                      inset: float = 0.0) -> None:
-    """OR into ``mask`` (full resolution) the convex hull of ``component``.
+                      inset: float = 0.0) -> _SectorHull | None:
+    """OR into ``mask`` (full resolution) the convex hull of ``component``; return the hull.
 
     ``component`` is a bool array on a grid pooled by ``pool`` (each cell = pool x pool full
     pixels), whose cell (0, 0) is cell ``offset`` of the pooled image. The hull of the per-row
     extreme cells' centres is the hull of the component (a boundary cell is only partly inside
     the region, so its centre, not its outer corner, marks the boundary); pixel centres on or
-    inside it are set, less ``inset`` pixels at each end of every row.
+    inside it are set, less ``inset`` pixels at each end of every row. None when the hull is
+    degenerate (a single row or column: the cells' boxes are filled).
     """
     height, width = mask.shape
     rows = np.flatnonzero(component.any(axis=1))
@@ -167,7 +186,7 @@ def _fill_convex_hull(mask: np.ndarray, component: np.ndarray, offset: tuple[int
     except QhullError:  # degenerate (a single row or column): fill the cells' boxes
         for row, lo, hi in zip(rows, left, right):
             mask[row * pool: row * pool + pool, lo * pool: hi * pool + pool] = True
-        return
+        return None
     x0, y0 = vertices[:, 0], vertices[:, 1]
     x1, y1 = np.roll(x0, -1), np.roll(y0, -1)
     sloped = y1 != y0
@@ -181,6 +200,8 @@ def _fill_convex_hull(mask: np.ndarray, component: np.ndarray, offset: tuple[int
     x_right = np.floor(np.where(inside, x, -np.inf).max(axis=1) - inset + 1e-6)
     cols = np.arange(width)
     mask[first: last + 1] |= (cols[None, :] >= x_left[:, None]) & (cols[None, :] <= x_right[:, None])
+    return _SectorHull(points, vertices, first, np.clip(x_left, 0, width).astype(np.int64),
+                       np.clip(x_right, -1, width - 1).astype(np.int64))
 
 
 def _pool_any(active: np.ndarray, pool: int) -> np.ndarray:
@@ -196,26 +217,59 @@ def _pool_any(active: np.ndarray, pool: int) -> np.ndarray:
     return pooled
 
 
+def _square_filter(active: np.ndarray, iterations: int, grow: bool) -> np.ndarray:
+    """Dilation (``grow``) or erosion of a bool image by a 3 x 3 square ``iterations`` times: one
+    (2 * iterations + 1)-wide square, as separable max / min filters (outside the image is False)."""
+    side = 2 * iterations + 1
+    filtered = (ndimage.maximum_filter if grow else ndimage.minimum_filter)(
+        active.view(np.uint8), side, mode="constant", cval=0)
+    return filtered.view(bool)
+
+
 def _label_components(active: np.ndarray, close: int, opening: int) -> tuple[np.ndarray, int]:
     """Closing (border-padded), then opening, then 8-connected components of a bool image."""
-    structure = np.ones((3, 3), dtype=bool)
     if close:  # pad so that closing does not erode regions touching the border
-        active = ndimage.binary_closing(np.pad(active, close), structure, iterations=close)[close:-close, close:-close]
+        padded = _square_filter(_square_filter(np.pad(active, close), close, True), close, False)
+        active = padded[close:-close, close:-close]
     if opening:
-        active = ndimage.binary_opening(active, structure, iterations=opening)
-    return ndimage.label(active, structure)
+        active = _square_filter(_square_filter(active, opening, False), opening, True)
+    return ndimage.label(active, np.ones((3, 3), dtype=bool))
 
 
-def _static_overlay(spread: np.ndarray, peak: np.ndarray, params: EchoClipPreparation) -> np.ndarray:
-    """bool (H, W): burned-in marks -- bright pixels that never change and lie on a static stroke.
+def _burned_in_marks(spread: np.ndarray, peak: np.ndarray, mask: np.ndarray,
+                     params: EchoClipPreparation) -> np.ndarray:
+    """bool (H, W): burned-in marks inside ``mask`` -- bright pixels that never change on a thin static stroke.
 
     A static pixel counts only when at least ``mark_threshold`` bright and with a static neighbour
     (3 x 3): text, ticks and icons are bright strokes, while tissue that barely moves and dark
-    blood pools leave dim or isolated unchanged pixels.
+    blood pools leave dim or isolated unchanged pixels. Static pixels in a saturated region
+    (peak >= ``saturation_level`` in some frame) wider than ``mark_max_width`` (what survives an
+    opening that wide) are calcified tissue clipped to the top of the scale in every frame, not
+    strokes, and stay. Work is confined to the box around the static pixels inside ``mask``.
     """
     static = (spread <= params.static_tolerance) & (peak >= params.mark_threshold)
-    neighbours = ndimage.correlate(static.astype(np.uint8), np.ones((3, 3), dtype=np.uint8), mode="constant")
-    return static & (neighbours >= 2)
+    marks = np.zeros_like(mask)
+    inside = static & mask
+    if not inside.any():
+        return marks
+    half_width = max(1, round(params.mark_max_width * min(spread.shape) / 600.0 / 2))
+    side = 2 * half_width + 1
+    margin = 2 * side
+    rows, cols = np.flatnonzero(inside.any(axis=1)), np.flatnonzero(inside.any(axis=0))
+    box = (slice(max(0, rows[0] - margin), rows[-1] + margin + 1), slice(max(0, cols[0] - margin), cols[-1] + margin + 1))
+    local = static[box]
+    padded = np.pad(local.view(np.uint8), 1)
+    across = padded[:, :-2] + padded[:, 1:-1] + padded[:, 2:]
+    neighbours = across[:-2] + across[1:-1] + across[2:]  # 3 x 3 count, the pixel included
+    local = local & (neighbours >= 2)
+    if params.mark_max_width > 0:  # saturated regions (peak at the top of the scale) a side x side square fits in
+        saturated = (peak[box] >= params.saturation_level).view(np.uint8)
+        core = ndimage.minimum_filter(saturated, side, mode="constant")
+        if (core.view(bool) & mask[box]).any():  # opening (separable min / max filters), and its rim
+            wide = ndimage.maximum_filter(ndimage.maximum_filter(core, side), side)
+            local &= ~wide.view(bool)
+    marks[box] = local & mask[box]
+    return marks
 
 
 def _temporal_range_and_peak(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -258,12 +312,43 @@ def _hull_area(points: np.ndarray) -> float:
         return 0.0
 
 
-def _sector_groups(parts: np.ndarray, motion: np.ndarray, params: EchoClipPreparation) -> list[np.ndarray]:
+def _join_pieces_across_a_chamber(groups: list[list[int]], parts: np.ndarray, lit: np.ndarray,
+                                  params: EchoClipPreparation) -> list[list[int]]:
+    """Join neighbouring groups (left to right) that are pieces of one fan split by a chamber.
+
+    Two fans side by side have black between them; two pieces of one fan have a dim chamber
+    between them. So neighbours join when at least ``fill_min_lit`` of what their joint convex
+    hull adds to their own hulls is ``lit`` (both on the pooled grid of ``parts``).
+    """
+    if len(groups) < 2:
+        return groups
+
+    def hull(labels):
+        region = np.isin(parts, labels)
+        rows, cols = np.flatnonzero(region.any(axis=1)), np.flatnonzero(region.any(axis=0))
+        filled = np.zeros(parts.shape, dtype=bool)
+        _fill_convex_hull(filled, region[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1], (rows[0], cols[0]), 1)
+        return filled
+
+    joined = [groups[0]]
+    for group in groups[1:]:
+        between = hull(joined[-1] + group) & ~hull(joined[-1]) & ~hull(group)
+        if between.any() and lit[between].mean() >= params.fill_min_lit:
+            joined[-1] = joined[-1] + group
+        else:
+            joined.append(group)
+    return joined
+
+
+def _sector_groups(parts: np.ndarray, motion: np.ndarray, lit: np.ndarray,
+                   params: EchoClipPreparation) -> list[np.ndarray]:
     """Labels of the content components that make each sector.
 
     Components with speckle motion of at least ``min_sector_fraction`` of the image are pieces
-    of a fan (a dark chamber across the fan can cut it into pieces stacked in depth); pieces whose
-    column spans overlap are one fan, fans side by side (dual displays) do not overlap. A smaller
+    of a fan (a dark chamber across the fan can cut it into pieces stacked in depth or side by
+    side); pieces whose column spans overlap are one fan, and so are neighbours with a lit (dim,
+    not black) gap between them (:func:`_join_pieces_across_a_chamber`); fans side by side (dual
+    displays) have black between them. ``lit`` is on the pooled grid of ``parts``. A smaller
     moving component (a corner of the fan cut off by a chamber reaching its edge) joins a fan when
     that grows the fan's convex hull by at most ``max_hull_growth`` times its own area; a mark
     beside the fan (a frame counter) would grow it by far more. Fans with at least
@@ -282,6 +367,7 @@ def _sector_groups(parts: np.ndarray, motion: np.ndarray, params: EchoClipPrepar
         else:
             groups.append([k])
             end = stop
+    groups = _join_pieces_across_a_chamber(groups, parts, lit, params)
     area = np.bincount(parts.ravel(), minlength=len(motion) + 1)[1:]
     small = [k for k in np.argsort(-motion) + 1
              if k not in pieces and motion[k - 1] > 0 and motion[k - 1] >= params.min_moving_share * area[k - 1]]
@@ -303,36 +389,110 @@ def _sector_groups(parts: np.ndarray, motion: np.ndarray, params: EchoClipPrepar
     return [np.array(g) for g, total in zip(groups, totals) if total >= params.min_component_fraction * totals.max()]
 
 
-def _restore_fan_tip(sector: np.ndarray, peak: np.ndarray, params: EchoClipPreparation) -> np.ndarray:
-    """``sector`` (one fan's filled hull) with its tip rebuilt when the hull stops below the apex.
+def _fan_edges(hull: _SectorHull, tolerance: float, params: EchoClipPreparation):
+    """The fan's left and right straight edges, ((normal, offset), (normal, offset)), or None.
 
-    The edges are lines fitted to the leftmost and rightmost columns of the upper
-    ``edge_fit_share`` of the hull's rows; only edges that diverge downwards (a sector, not a
-    linear probe's rectangle) are extended, row by row upwards from the hull's top to where they
-    meet, while at least ``apex_min_lit`` of a row's span is lit (``peak >= apex_min_peak``).
+    Each is found as a supporting line of the content's hull (``normal . p <= offset`` for every
+    content point ``p``, ``normal`` outward): the hull edge, facing left and up (right and up),
+    with the most row extremes within ``tolerance`` pixels of its line; the edge returned is the
+    line fitted through those extremes. Content lies inside the fan, so
+    wherever any of it touches the fan's edge, that edge's line is a supporting line through
+    those rows; a chord across a chamber that hides the rest touches few. None when either side
+    has fewer than ``edge_min_support`` of the rows on its line (no straight edge: a linear
+    probe's vertical sides face sideways, not up).
     """
-    rows = np.flatnonzero(sector.any(axis=1))
-    upper = rows[: max(3, int(params.edge_fit_share * len(rows)))]
-    if len(upper) < 3:
-        return sector
-    left = sector[upper].argmax(axis=1)
-    right = sector.shape[1] - 1 - sector[upper][:, ::-1].argmax(axis=1)
-    slope_left, icpt_left = np.polyfit(upper, left, 1)
-    slope_right, icpt_right = np.polyfit(upper, right, 1)
-    if slope_left > -0.1 or slope_right < 0.1:  # not diverging: no apex to rebuild
-        return sector
-    apex = (icpt_right - icpt_left) / (slope_left - slope_right)
-    out = sector.copy()
-    for row in range(rows[0] - 1, max(int(np.ceil(apex)), 0) - 1, -1):
-        lo = int(np.ceil(slope_left * row + icpt_left))
-        hi = int(np.floor(slope_right * row + icpt_right))
-        lo, hi = max(lo, 0), min(hi, sector.shape[1] - 1)
-        if hi < lo:
-            break
-        if (peak[row, lo:hi + 1] >= params.apex_min_peak).mean() < params.apex_min_lit:
-            break
-        out[row, lo:hi + 1] = True
-    return out
+    points, vertices = hull.points, hull.vertices
+    step = np.roll(vertices, -1, axis=0) - vertices
+    length = np.hypot(step[:, 0], step[:, 1])
+    keep = length > 0
+    vertices, step, length = vertices[keep], step[keep], length[keep]
+    normal = np.stack([step[:, 1], -step[:, 0]], axis=1) / length[:, None]
+    offset = (normal * vertices).sum(axis=1)
+    inward = normal @ points.mean(axis=0) > offset  # orient every normal outwards
+    normal[inward], offset[inward] = -normal[inward], -offset[inward]
+    support = ((offset[None, :] - points @ normal.T) <= tolerance).sum(axis=0)
+    need = max(3, params.edge_min_support * len(points) / 2)  # two extremes per row
+    edges = []
+    for side in (-1.0, 1.0):
+        facing = (side * normal[:, 0] > 0.2) & (normal[:, 1] < -0.05)
+        if not facing.any():
+            return None
+        best = np.flatnonzero(facing)[np.argmax(support[facing])]
+        if support[best] < need:
+            return None
+        # the line through the edge's own extremes (total least squares): the supporting line
+        # itself runs through the few that JPEG ringing lit a pixel beyond the edge
+        on_edge = points[(offset[best] - points @ normal[best]) <= tolerance]
+        centre = on_edge.mean(axis=0)
+        _, _, axes = np.linalg.svd(on_edge - centre, full_matrices=False)
+        fitted = axes[-1] if axes[-1] @ normal[best] > 0 else -axes[-1]
+        edges.append((fitted, float(fitted @ centre)))
+    return tuple(edges)
+
+
+def _complete_fan(sector: np.ndarray, hull: _SectorHull, lit: np.ndarray, tolerance: float,
+                  params: EchoClipPreparation) -> None:
+    """Grow ``sector`` (one fan's filled hull) into the fan that a dark chamber partly hid.
+
+    The fan is bounded by its two straight edges (:func:`_fan_edges`) and the arc about their
+    apex through the arc's own content points. Per row, the fan's pixels beside the hull (left
+    and right), and whole rows above and below the hull (contiguously from it, up to the apex or
+    the arc, or more than ``ringing_rows`` of them), are added where at least ``fill_min_lit`` of
+    them are ``lit``. Nothing changes when the edges are not found or do not meet above the
+    content.
+    """
+    edges = _fan_edges(hull, tolerance, params)
+    if edges is None:
+        return
+    (n_left, c_left), (n_right, c_right) = edges
+    apex = np.linalg.solve(np.stack([n_left, n_right]), np.array([c_left, c_right]))
+    points = hull.points
+    if apex[1] > points[:, 1].min() + tolerance or not points[:, 0].min() <= apex[0] <= points[:, 0].max():
+        return
+    distance = np.hypot(*(points - apex).T)
+    radius = float(np.median(distance[distance >= distance.max() - tolerance]))  # the arc's own points
+    height, width = sector.shape
+    rows = np.arange(max(0, int(np.ceil(apex[1]))), min(height - 1, int(np.floor(apex[1] + radius))) + 1)
+    if len(rows) == 0:
+        return
+    half_chord = np.sqrt(np.maximum(radius ** 2 - (rows - apex[1]) ** 2, 0.0))
+    lo = np.maximum((c_left - n_left[1] * rows) / n_left[0], apex[0] - half_chord)
+    hi = np.minimum((c_right - n_right[1] * rows) / n_right[0], apex[0] + half_chord)
+    lo = np.clip(np.ceil(lo - 1e-6), 0, width).astype(np.int64)
+    hi = np.clip(np.floor(hi + 1e-6), -1, width - 1).astype(np.int64)
+    # the hull's span on each of these rows (empty above and below it)
+    h_lo, h_hi = np.full(len(rows), width, dtype=np.int64), np.full(len(rows), -1, dtype=np.int64)
+    at = rows - hull.first
+    on = (at >= 0) & (at < len(hull.left))
+    h_lo[on], h_hi[on] = hull.left[at[on]], hull.right[at[on]]
+    on &= h_lo <= h_hi
+    counts = np.zeros((len(rows), width + 1), dtype=np.int32)
+    np.cumsum(lit[rows], axis=1, out=counts[:, 1:])
+    line = np.arange(len(rows))
+
+    def lit_enough(start, stop):  # [start, stop) per row
+        n = np.maximum(stop - start, 0)
+        start, stop = np.clip(start, 0, width), np.clip(stop, 0, width)
+        n_lit = counts[line, stop] - counts[line, np.minimum(start, stop)]
+        return (n > 0) & (n_lit >= params.fill_min_lit * np.maximum(n, 1))
+
+    left_ok = on & lit_enough(lo, np.minimum(h_lo, hi + 1))
+    right_ok = on & lit_enough(np.maximum(h_hi + 1, lo), hi + 1)
+    whole_ok = ~on & lit_enough(lo, hi + 1)
+    inside = np.flatnonzero(on)
+    if len(inside):  # rows above and below the hull: contiguously from it ...
+        above = np.cumprod(whole_ok[:inside[0]][::-1]).astype(bool)
+        below = np.cumprod(whole_ok[inside[-1] + 1:]).astype(bool)
+        # ... and up to the fan's apex (arc), or further than JPEG ringing reaches beyond an edge
+        reach = int(np.ceil(tolerance))
+        for run in (above, below):
+            if run.sum() <= params.ringing_rows and run.sum() < len(run) - reach:
+                run[:] = False
+        whole_ok[:inside[0]], whole_ok[inside[-1] + 1:] = above[::-1], below
+    cols = np.arange(width)[None, :]
+    start = np.where(whole_ok | left_ok, lo, np.where(on, h_lo, width))
+    stop = np.where(whole_ok | right_ok, hi, np.where(on, h_hi, -1))
+    sector[rows] |= (cols >= start[:, None]) & (cols <= stop[:, None])
 
 
 def ultrasound_sector_mask(frames: np.ndarray, params: EchoClipPreparation = DEFAULT_PREPARATION) -> np.ndarray:
@@ -353,8 +513,9 @@ def ultrasound_sector_mask(frames: np.ndarray, params: EchoClipPreparation = DEF
        opened; a candidate's motion is how many such pixels it holds;
     3. sectors: the candidate with most motion and any other with at least
        ``min_component_fraction`` of it (side-by-side displays); none when the most is below
-       ``min_sector_fraction`` of the image. The mask is each sector's convex hull, filled, with a
-       tip that a dark chamber hid rebuilt from the fan's straight edges (:func:`_restore_fan_tip`);
+       ``min_sector_fraction`` of the image. The mask is each sector's convex hull, filled, grown
+       into the fan where a dark chamber hid a corner, the tip or the arc (:func:`_complete_fan`:
+       the fan's straight edges, their apex, the arc about it, rows that are lit);
     4. burned-in marks inside (static strokes, e.g. depth ticks across the edge) are removed.
 
     With a single frame there is no motion: the bright pixels are content and motion. Morphology
@@ -369,6 +530,8 @@ def ultrasound_sector_mask(frames: np.ndarray, params: EchoClipPreparation = DEF
     close = max(1, round(params.close_iterations * scale)) if params.close_iterations > 0 else 0
     opening = max(1, round(params.open_iterations * scale)) if params.open_iterations > 0 else 0
     bright = peak > params.intensity_threshold
+    lit = peak >= params.fill_min_peak
+    tolerance = max(float(pool), 1.0, params.edge_tolerance * min(height, width) / 600.0)
     if n_frames > 1:
         content = _pool_any(bright & (spread > params.static_tolerance), pool)
         moving = _pool_any(spread > params.motion_threshold, pool) & _often_bright(frames, params.intensity_threshold, pool)
@@ -382,16 +545,18 @@ def ultrasound_sector_mask(frames: np.ndarray, params: EchoClipPreparation = DEF
         return mask
     motion, _ = _label_components(moving, close, opening)
     motion = np.bincount(parts[motion > 0], minlength=n_parts + 1)[1:]
-    for group in _sector_groups(parts, motion, params):
+    for group in _sector_groups(parts, motion, lit[::pool, ::pool], params):
         region = np.isin(parts, group)
         rows, cols = np.flatnonzero(region.any(axis=1)), np.flatnonzero(region.any(axis=0))
         box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))  # work on the bounding box only
         sector = np.zeros((height, width), dtype=bool)
-        _fill_convex_hull(sector, region[box], (box[0].start, box[1].start), pool,
-                          round(params.hull_inset * min(height, width) / 600.0))
-        mask |= _restore_fan_tip(sector, peak, params)
+        hull = _fill_convex_hull(sector, region[box], (box[0].start, box[1].start), pool,
+                                 round(params.hull_inset * min(height, width) / 600.0))
+        if hull is not None:
+            _complete_fan(sector, hull, lit, tolerance, params)
+        mask |= sector
     if n_frames >= params.min_frames_for_static_removal:
-        mask &= ~_static_overlay(spread, peak, params)
+        mask &= ~_burned_in_marks(spread, peak, mask, params)
     return mask
 
 
@@ -437,6 +602,10 @@ def _apply_mask(crop: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 def _channels_equal(frames: np.ndarray) -> bool:
+    """Whether R = G = B everywhere (grey content stored as RGB); a colour frame mostly fails on its first one."""
+    first = frames[:1]
+    if not ((first[..., 0] == first[..., 1]).all() and (first[..., 0] == first[..., 2]).all()):
+        return False
     return bool((frames[..., 0] == frames[..., 1]).all() and (frames[..., 0] == frames[..., 2]).all())
 
 

@@ -399,15 +399,101 @@ def test_a_fan_tip_hidden_by_a_dim_cavity_is_rebuilt_from_the_fans_edges():
         kept, spilled = kept_and_spilled(ultrasound_sector_mask(cine), fan)
         assert kept >= 0.97 and spilled <= 0.01, (kept, spilled)
         # without the rebuilt tip the hull stops below the cavity
-        never = EchoClipPreparation(apex_min_lit=2.0)
+        never = EchoClipPreparation(fill_min_lit=2.0)
         assert kept_and_spilled(ultrasound_sector_mask(cine, never), fan)[0] < 0.95
 
 
 def test_black_above_a_curved_top_is_not_taken_for_a_hidden_tip():
-    """A convex probe's fan (black above an arc near the apex): rebuilding adds nothing. (The hull
-    itself spans the chord under the arc: 1.8 % spill here, a known limit for such fans.)"""
+    """A convex probe's fan (black above an arc near the apex): completing the fan adds nothing above
+    it. (The hull itself spans the chord under the arc: 1.8 % spill here, a known limit for such fans.)"""
     frames, fan = tip_cine(curved_top=True)
+    top = np.flatnonzero(fan.any(axis=1))[0]
     for cine in (frames, jpeg_roundtrip(frames)):
         mask = ultrasound_sector_mask(cine)
-        assert np.array_equal(mask, ultrasound_sector_mask(cine, EchoClipPreparation(apex_min_lit=2.0)))
+        hull_only = ultrasound_sector_mask(cine, EchoClipPreparation(fill_min_lit=2.0))
+        assert np.array_equal(mask[:top + 6], hull_only[:top + 6])
         assert kept_and_spilled(mask, fan)[0] >= 0.97
+        assert kept_and_spilled(mask, fan)[1] <= kept_and_spilled(hull_only, fan)[1] + 0.001
+
+
+def chamber_cine(n_frames: int = 16, height: int = 200, width: int = 260, seed: int = 0, hidden: str = "corner",
+                 flat_bottom: bool = False):
+    """A fan with a dim chamber (lit, never bright: blood) that reaches its edge: ``corner`` -- a
+    dilated LV along the right edge from near the apex down to the arc (the hull's chord cuts the
+    wedge beside it off); ``arc`` -- two atria across the arc, with only the corners and the septum
+    between them reaching it; ``split`` -- a band down the middle cuts the fan into a left and a
+    right piece (side by side, as two fans of a dual display are, but with a dim gap, not black). ``flat_bottom``: the fan ends at a straight line above its arc (not a
+    circular sector; the arc about the apex would add black)."""
+    rng = np.random.default_rng(seed)
+    sector = fan_sector(height, width)
+    yy, xx = np.mgrid[0:height, 0:width]
+    apex_y, apex_x, radius = 0.06 * height, 0.5 * width, 0.85 * height
+    depth = np.hypot(yy - apex_y, xx - apex_x) / radius
+    angle = np.degrees(np.arctan2(xx - apex_x, yy - apex_y))
+    if flat_bottom:
+        sector &= yy <= apex_y + 0.75 * radius
+    frames = np.clip(110.0 * rng.rayleigh(0.8, (n_frames, height, width)), 0, 255).astype(np.uint8) * sector
+    if hidden == "corner":
+        chamber = sector & (angle > 12) & (depth > 0.25)
+    elif hidden == "split":  # a dim band from the apex to the arc: two pieces, side by side
+        chamber = sector & (np.abs(xx - apex_x) < 0.04 * width)
+    else:
+        chamber = sector & (depth > 0.6) & (np.abs(np.abs(angle) - 18) < 14)
+    frames[:, chamber] = rng.integers(4, 12, (n_frames, int(chamber.sum())), dtype=np.uint8)
+    return frames, sector
+
+
+@pytest.mark.parametrize("hidden", ["corner", "arc", "split"])
+def test_a_fan_part_hidden_by_a_dim_chamber_is_rebuilt_from_the_fans_edges_and_arc(hidden):
+    frames, fan = chamber_cine(hidden=hidden)
+    without = EchoClipPreparation(fill_min_lit=2.0)  # never lit enough: the hulls alone, pieces apart
+    for cine in (frames, tint(frames), jpeg_roundtrip(frames)):
+        kept, spilled = kept_and_spilled(ultrasound_sector_mask(cine), fan)
+        assert kept >= 0.97 and spilled <= 0.01, (hidden, kept, spilled)
+        assert kept_and_spilled(ultrasound_sector_mask(cine, without), fan)[0] < 0.97  # the hull alone misses it
+
+
+def test_black_beside_a_fan_that_is_not_a_circular_sector_stays_out():
+    """A flat-bottomed fan: the arc through its far corners would bulge into the black below it."""
+    frames, fan = chamber_cine(hidden="corner", flat_bottom=True)
+    for cine in (frames, jpeg_roundtrip(frames)):
+        kept, spilled = kept_and_spilled(ultrasound_sector_mask(cine), fan)
+        assert kept >= 0.97 and spilled <= 0.01, (kept, spilled)
+
+
+def test_a_dilated_ventricle_at_the_fans_edge_keeps_the_generators_fan():
+    """Generator cines of a failing, dilated heart (LVEF 20 %, EDV 330 ml), whose LV fills the fan
+    to its edge in the apical and parasternal views (before the fan was completed from its edges
+    and arc, such views kept 72-78 % of the fan)."""
+    height, width = 128, 160
+    fan = true_fan_mask(height, width)
+    rng = np.random.default_rng(5)
+    heart = sample_hearts(rng, 1).iloc[0].to_dict() | {"lvef": 20.0, "lvedv": 330.0, "lvesv": 264.0, "lvsv": 66.0}
+    params = EchoClipPreparation(clip_size=64)
+    for view_type in ("A4C", "A2C", "PLAX"):
+        frames = render_echo_view(heart, view_type, 32, 50.0, height, width, rng)
+        for cine in (frames, jpeg_roundtrip(tint(frames))):
+            kept, spilled = kept_and_spilled(ultrasound_sector_mask(cine, params), fan)
+            assert kept >= 0.97 and spilled <= 0.01, (view_type, kept, spilled)
+
+
+def test_saturated_calcified_tissue_is_kept_and_thin_burned_in_strokes_are_removed():
+    """A saturated blob inside the fan (a calcified valve: most of its pixels clipped to 255 in every
+    frame, in thin irregular streaks, the rest dipping below now and then) is content; 1-pixel
+    static strokes inside the fan (text, ticks) are marks."""
+    frames, fan = tip_cine()
+    frames = frames.copy()
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[0:200, 0:260]
+    blob = (yy - 120) ** 2 + (xx - 140) ** 2 <= 6 ** 2
+    strokes = np.zeros_like(blob)
+    strokes[150, 100:120] = strokes[140:156, 110] = True
+    clipped = rng.random(int(blob.sum())) < 0.6
+    dips = rng.random((len(frames), int(blob.sum()))) < 0.3
+    frames[:, blob] = np.where(clipped | ~dips, 255, rng.integers(200, 255, dips.shape))
+    frames[:, strokes] = 230
+    mask = ultrasound_sector_mask(frames)
+    assert mask[blob].all()
+    assert not (mask & strokes).any()
+    every_static_stroke = EchoClipPreparation(mark_max_width=0.0)  # without the width rule
+    assert ultrasound_sector_mask(frames, every_static_stroke)[blob].mean() < 0.6  # the blob in shreds
