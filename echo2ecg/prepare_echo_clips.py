@@ -395,11 +395,11 @@ def _fan_edges(hull: _SectorHull, tolerance: float, params: EchoClipPreparation)
     Each is found as a supporting line of the content's hull (``normal . p <= offset`` for every
     content point ``p``, ``normal`` outward): the hull edge, facing left and up (right and up),
     with the most row extremes within ``tolerance`` pixels of its line; the edge returned is the
-    line fitted through those extremes. Content lies inside the fan, so
-    wherever any of it touches the fan's edge, that edge's line is a supporting line through
-    those rows; a chord across a chamber that hides the rest touches few. None when either side
-    has fewer than ``edge_min_support`` of the rows on its line (no straight edge: a linear
-    probe's vertical sides face sideways, not up).
+    line fitted through those extremes. Content lies inside the fan, so wherever any of it
+    touches the fan's edge, that edge's line is a supporting line through those rows; a chord
+    across a chamber that hides the rest touches few. None when either side has fewer than
+    ``edge_min_support`` of the rows on its line, or faces the wrong way (no straight edge: a
+    linear probe's vertical sides face sideways, not up).
     """
     points, vertices = hull.points, hull.vertices
     step = np.roll(vertices, -1, axis=0) - vertices
@@ -412,9 +412,13 @@ def _fan_edges(hull: _SectorHull, tolerance: float, params: EchoClipPreparation)
     normal[inward], offset[inward] = -normal[inward], -offset[inward]
     support = ((offset[None, :] - points @ normal.T) <= tolerance).sum(axis=0)
     need = max(3, params.edge_min_support * len(points) / 2)  # two extremes per row
+
+    def faces(n, side):  # sideways (outwards) and up: a fan's edge, not its arc or a linear probe's side
+        return (side * n[..., 0] > 0.2) & (n[..., 1] < -0.05)
+
     edges = []
     for side in (-1.0, 1.0):
-        facing = (side * normal[:, 0] > 0.2) & (normal[:, 1] < -0.05)
+        facing = faces(normal, side)
         if not facing.any():
             return None
         best = np.flatnonzero(facing)[np.argmax(support[facing])]
@@ -426,6 +430,8 @@ def _fan_edges(hull: _SectorHull, tolerance: float, params: EchoClipPreparation)
         centre = on_edge.mean(axis=0)
         _, _, axes = np.linalg.svd(on_edge - centre, full_matrices=False)
         fitted = axes[-1] if axes[-1] @ normal[best] > 0 else -axes[-1]
+        if not faces(fitted, side):
+            return None
         edges.append((fitted, float(fitted @ centre)))
     return tuple(edges)
 
