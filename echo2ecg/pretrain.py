@@ -359,6 +359,19 @@ def fingerprint(*parts) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def content_digest(*tensors_or_modules) -> str:
+    """sha256 (16 hex digits) of the bytes of tensors (or a module's state dict): a saved state must
+    come from the same data and the same initial weights, not only from the same ids and config."""
+    digest = hashlib.sha256()
+    for item in tensors_or_modules:
+        tensors = item.state_dict().values() if isinstance(item, torch.nn.Module) else [item]
+        for tensor in tensors:
+            array = tensor.detach().cpu().contiguous().reshape(-1)
+            digest.update(str((array.dtype, tuple(array.shape))).encode())
+            digest.update(array.view(torch.uint8).numpy().tobytes() if array.numel() else b"")
+    return digest.hexdigest()[:16]
+
+
 def _atomic_save(obj, path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     torch.save(obj, tmp)
@@ -416,6 +429,9 @@ def pretrain(model: Echo2ECG, train: PairTensors, val: PairTensors, cfg: Pretrai
     device = device or select_device(cfg.device)
     state_dir = Path(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
+    # what a resumed state must share: the data's and the initial weights' bytes, besides the config
+    data_key = content_digest(train.ecgs, train.views, train.valid, train.pair_ecg, train.pair_study,
+                              val.ecgs, val.views, val.valid, val.pair_ecg, val.pair_study, model)
     # from the training split's views, before anything is trained or saved
     model.set_view_statistics(train.views, train.valid, cfg.view_standardisation)
     model.to(device)
@@ -423,7 +439,7 @@ def pretrain(model: Echo2ECG, train: PairTensors, val: PairTensors, cfg: Pretrai
     single_view = variant.aggregation == "single"
     meta = dict(meta, variant=asdict(variant))
     run_key = fingerprint(asdict(cfg), meta.get("encoder"), asdict(variant), train.n_pairs, val.n_pairs,
-                          train.ecg_ids[:5], train.study_ids[:5])
+                          train.ecg_ids, train.study_ids, data_key)
 
     if not variant.align:
         val_loss = validation_loss(model, val, cfg, n_samples, single_view, device)

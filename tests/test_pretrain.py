@@ -279,6 +279,23 @@ def test_a_killed_run_resumes_from_its_last_checkpoint_and_ends_bit_identical(co
     assert len(a) == epochs
 
 
+def test_a_saved_state_resumes_only_for_the_same_data(cohort):
+    """A state left by a run on other view embeddings (same ids, same config: the echo encoder was
+    refitted) is not resumed: the run trains afresh; on the same data it resumes."""
+    root, _ = cohort
+    torch.set_num_threads(1)
+    first = run_variant(root, "r")
+    assert first["resumed_from_epoch"] == 0
+    assert run_variant(root, "r")["resumed_from_epoch"] == PRETRAIN_SECTION["epochs"]  # same data: resumed
+    views = pd.read_parquet(root / "echo_view_index.parquet")
+    for npy_path in views["npy_path"].unique():
+        embeddings = np.load(root / npy_path)
+        np.save(root / npy_path, embeddings * 1.5 + 0.25)
+    refitted = run_variant(root, "r")
+    assert refitted["resumed_from_epoch"] == 0
+    assert refitted["best_val_loss"] != first["best_val_loss"]
+
+
 def test_feature_files_have_the_documented_columns_and_rows(cohort):
     root, _ = cohort
     run_variant(root, "m")
