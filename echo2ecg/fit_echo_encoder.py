@@ -7,9 +7,16 @@ weights the workflow therefore first trains the echo encoder briefly, with super
 separate synthetic echo corpus: its own seed, its own patients (never the cohort's), single
 views rendered by ``echo2ecg.synthesize_cohort`` and prepared exactly as real views are
 (``echo2ecg.prepare_echo_clips.prepare_view_clip``). The encoder regresses z-scored echo
-measurements (LVEDV, LVESV, LVEF, wall thickness, valve disease) from one view, through a linear
-readout on its 512-d embedding, with AdamW, for a configured number of steps (never for a time:
-the same config gives the same encoder, on CPU bit for bit, however fast the machine is).
+measurements (LVEDV, LVESV, LVEF, wall thickness, valve disease) from one view, with AdamW, for
+a configured number of steps (never for a time: the same config gives the same encoder, on CPU
+bit for bit, however fast the machine is). The readout is the embedding itself
+(:class:`MeasurementReadout`): its first dimensions are trained to be the z-scored measurements,
+so that what varies in the frozen 512-d embedding is the heart, as in a report-trained EchoPrime
+embedding, and not what a random network also sees (tint, depth, clip length). With a separate
+linear readout the embedding's geometry depended on the fit's trajectory: a change of some
+training clips turned a fit whose centred embedding was one LVEF direction (97 % of its variance)
+into one whose largest directions followed tint, depth and clip length, and alignment on the
+demo fell to chance.
 
 Training views are rendered afresh at every step (a new cine of a training patient: random
 view type, frame rate, length, depth, phase and speckle), so the encoder never sees the same
@@ -135,6 +142,17 @@ def held_out_metrics(model: nn.Module, clips, n_valid, values: dict[str, np.ndar
     return {name: ridge_r2(features, target, groups, folds) for name, target in values.items()}
 
 
+class MeasurementReadout(nn.Module):
+    """The stand-in's readout: the first ``n_targets`` dimensions of the embedding (no weights)."""
+
+    def __init__(self, n_targets: int):
+        super().__init__()
+        self.n_targets = n_targets
+
+    def forward(self, embedding: torch.Tensor) -> torch.Tensor:
+        return embedding[:, :self.n_targets]
+
+
 def held_out_readout_loss(model: nn.Module, readout: nn.Module, clips, n_valid, values: np.ndarray) -> float:
     """MSE of the training objective (z-scored targets through the readout) on held-out views."""
     features = torch.from_numpy(embed_views(model, clips, n_valid))
@@ -186,7 +204,9 @@ def fit_echo_encoder(cfg: dict | None, out_checkpoint: str | Path, log: logging.
              len(held_records), n_held_out, time.perf_counter() - start)
 
     model = build_echo_encoder(cfg["preset"], clip_size=cfg["clip_size"], stochastic_depth_prob=0.0, dropout=0.0)
-    readout = nn.Linear(model.head[-1].out_features, len(targets))
+    if len(targets) > model.head[-1].out_features:
+        raise ValueError(f"fit_echo_encoder: {len(targets)} targets for a {model.head[-1].out_features}-d embedding")
+    readout = MeasurementReadout(len(targets))
     metrics_before = held_out_metrics(model, held_clips, held_valid, held_values, held_groups, cfg["ridge_folds"])
     held_z = ((np.stack([held_values[name] for name in targets], 1) - target_mean) / target_std).astype(np.float32)
     loss_before = held_out_readout_loss(model, readout, held_clips, held_valid, held_z)
