@@ -426,13 +426,20 @@ def _fan_edges(hull: _SectorHull, tolerance: float, params: EchoClipPreparation)
             return None
         # the line through the edge's own extremes (total least squares): the supporting line
         # itself runs through the few that JPEG ringing lit a pixel beyond the edge
-        on_edge = points[(offset[best] - points @ normal[best]) <= tolerance]
-        centre = on_edge.mean(axis=0)
-        _, _, axes = np.linalg.svd(on_edge - centre, full_matrices=False)
-        fitted = axes[-1] if axes[-1] @ normal[best] > 0 else -axes[-1]
+        # (refitted once on the extremes near the fitted line: a mark or ringing beyond the edge,
+        # which the supporting line passes through, drops out)
+        fitted, level = normal[best], float(offset[best])
+        for _ in range(2):
+            on_edge = points[np.abs(level - points @ fitted) <= tolerance]
+            if len(on_edge) < 2:
+                return None
+            centre = on_edge.mean(axis=0)
+            _, _, axes = np.linalg.svd(on_edge - centre, full_matrices=False)
+            fitted = axes[-1] if axes[-1] @ normal[best] > 0 else -axes[-1]
+            level = float(fitted @ centre)
         if not faces(fitted, side):
             return None
-        edges.append((fitted, float(fitted @ centre)))
+        edges.append((fitted, level))
     return tuple(edges)
 
 
