@@ -13,10 +13,11 @@ bit for bit, however fast the machine is). The readout is the embedding itself
 (:class:`MeasurementReadout`): its first dimensions are trained to be the z-scored measurements,
 so that what varies in the frozen 512-d embedding is the heart, as in a report-trained EchoPrime
 embedding, and not what a random network also sees (tint, depth, clip length). With a separate
-linear readout the embedding's geometry depended on the fit's trajectory: a change of some
-training clips turned a fit whose centred embedding was one LVEF direction (97 % of its variance)
-into one whose largest directions followed tint, depth and clip length, and alignment on the
-demo fell to chance.
+linear readout a change of some training clips turned a fit whose centred embedding was one LVEF
+direction (97 % of its variance) into one whose largest directions followed tint, depth and clip
+length. Which measurement dominates still depends on the fit's trajectory (on the demo, PC1's
+correlation with LVEF was -0.70 in one fit and -0.22 after a further small change of the clips),
+and so does how well the demo's pre-training aligns.
 
 Training views are rendered afresh at every step (a new cine of a training patient: random
 view type, frame rate, length, depth, phase and speckle), so the encoder never sees the same
