@@ -213,7 +213,7 @@ def fit_echo_encoder(cfg: dict | None, out_checkpoint: str | Path, log: logging.
     loss_before = held_out_readout_loss(model, readout, held_clips, held_valid, held_z)
     log.info("held-out ridge R2 before training: %s; held-out objective %.3f", _fmt(metrics_before), loss_before)
 
-    parameters = list(model.parameters()) + list(readout.parameters())
+    parameters = list(model.parameters())  # the readout has no weights
     decay = [p for p in parameters if p.ndim >= 2]
     no_decay = [p for p in parameters if p.ndim < 2]
     optimizer = torch.optim.AdamW(

@@ -204,6 +204,16 @@ def _fill_convex_hull(mask: np.ndarray, component: np.ndarray, offset: tuple[int
                        np.clip(x_right, -1, width - 1).astype(np.int64))
 
 
+def _fill_group_hull(mask: np.ndarray, parts: np.ndarray, labels, pool: int,
+                     inset: float = 0.0) -> _SectorHull | None:
+    """OR into ``mask`` the convex hull of the components ``labels`` of ``parts`` (pooled by
+    ``pool``; see :func:`_fill_convex_hull`), working on their bounding box only."""
+    region = np.isin(parts, labels)
+    rows, cols = np.flatnonzero(region.any(axis=1)), np.flatnonzero(region.any(axis=0))
+    box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    return _fill_convex_hull(mask, region[box], (rows[0], cols[0]), pool, inset)
+
+
 def _pool_any(active: np.ndarray, pool: int) -> np.ndarray:
     """Logical OR over pool x pool blocks (zero-padded at the bottom and right edges)."""
     if pool == 1:
@@ -324,19 +334,19 @@ def _join_pieces_across_a_chamber(groups: list[list[int]], parts: np.ndarray, li
         return groups
 
     def hull(labels):
-        region = np.isin(parts, labels)
-        rows, cols = np.flatnonzero(region.any(axis=1)), np.flatnonzero(region.any(axis=0))
         filled = np.zeros(parts.shape, dtype=bool)
-        _fill_convex_hull(filled, region[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1], (rows[0], cols[0]), 1)
+        _fill_group_hull(filled, parts, labels, 1)
         return filled
 
-    joined = [groups[0]]
+    joined, last = [groups[0]], hull(groups[0])
     for group in groups[1:]:
-        between = hull(joined[-1] + group) & ~hull(joined[-1]) & ~hull(group)
+        own, joint = hull(group), hull(joined[-1] + group)
+        between = joint & ~last & ~own
         if between.any() and lit[between].mean() >= params.fill_min_lit:
-            joined[-1] = joined[-1] + group
+            joined[-1], last = joined[-1] + group, joint
         else:
             joined.append(group)
+            last = own
     return joined
 
 
@@ -559,12 +569,8 @@ def ultrasound_sector_mask(frames: np.ndarray, params: EchoClipPreparation = DEF
     motion, _ = _label_components(moving, close, opening)
     motion = np.bincount(parts[motion > 0], minlength=n_parts + 1)[1:]
     for group in _sector_groups(parts, motion, lit[::pool, ::pool], params):
-        region = np.isin(parts, group)
-        rows, cols = np.flatnonzero(region.any(axis=1)), np.flatnonzero(region.any(axis=0))
-        box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))  # work on the bounding box only
         sector = np.zeros((height, width), dtype=bool)
-        hull = _fill_convex_hull(sector, region[box], (box[0].start, box[1].start), pool,
-                                 round(params.hull_inset * min(height, width) / 600.0))
+        hull = _fill_group_hull(sector, parts, group, pool, round(params.hull_inset * min(height, width) / 600.0))
         if hull is not None:
             _complete_fan(sector, hull, lit, tolerance, params)
         mask |= sector

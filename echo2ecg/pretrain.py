@@ -430,16 +430,16 @@ def pretrain(model: Echo2ECG, train: PairTensors, val: PairTensors, cfg: Pretrai
     state_dir = Path(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     # what a resumed state must share: the data's and the initial weights' bytes, besides the config
+    # (hashed here, on the host, before the tensors move; unaligned variants never resume)
     data_key = content_digest(train.ecgs, train.views, train.valid, train.pair_ecg, train.pair_study,
-                              val.ecgs, val.views, val.valid, val.pair_ecg, val.pair_study, model)
+                              val.ecgs, val.views, val.valid, val.pair_ecg, val.pair_study,
+                              model) if variant.align else None
     # from the training split's views, before anything is trained or saved
     model.set_view_statistics(train.views, train.valid, cfg.view_standardisation)
     model.to(device)
     train, val = train.trimmed().to(device), val.trimmed().to(device)
     single_view = variant.aggregation == "single"
     meta = dict(meta, variant=asdict(variant))
-    run_key = fingerprint(asdict(cfg), meta.get("encoder"), asdict(variant), train.n_pairs, val.n_pairs,
-                          train.ecg_ids, train.study_ids, data_key)
 
     if not variant.align:
         val_loss = validation_loss(model, val, cfg, n_samples, single_view, device)
@@ -452,6 +452,8 @@ def pretrain(model: Echo2ECG, train: PairTensors, val: PairTensors, cfg: Pretrai
                  variant.name, val_loss)
         return PretrainResult(curve, 0, val_loss, 0, time.perf_counter() - started, float("nan"))
 
+    run_key = fingerprint(asdict(cfg), meta.get("encoder"), asdict(variant), train.n_pairs, val.n_pairs,
+                          train.ecg_ids, train.study_ids, data_key)
     steps_per_epoch = train.n_pairs // cfg.batch_size
     if steps_per_epoch < 1:
         raise ValueError(f"{train.n_pairs} training pairs are fewer than one batch of {cfg.batch_size}")
