@@ -80,8 +80,9 @@ def test_study_outputs_differ_between_kinds_and_depend_on_views():
     outs = {kind: aggregator(kind)(views, valid) for kind in ("attention", "mean", "cls")}
     assert not torch.allclose(outs["attention"], outs["mean"])
     assert not torch.allclose(outs["cls"], outs["attention"])
-    # the cls query is learnable and shared; the attention query is the study's own mean
-    assert aggregator("cls").query.requires_grad and aggregator("attention").query is None
+    # the cls token is learnable and shared; the attention query is the study's own mean (no parameter)
+    assert aggregator("cls").cls_token.requires_grad
+    assert not any("token" in n or "query" in n for n, _ in aggregator("attention").named_parameters())
 
 
 def test_mean_and_single_pooling():
@@ -103,3 +104,49 @@ def test_masked_mean_ignores_invalid_entries():
 def test_unknown_kind_is_refused():
     with pytest.raises(ValueError, match="kind"):
         build_view_aggregator(ViewAggregationConfig(kind="max"))
+
+
+# ---- the authors' CLS pooling (RECIPE section 5) ------------------------------------------------
+def test_cls_pooling_is_one_post_norm_layer_by_hand():
+    module = aggregator("cls", n_heads=1)
+    views, valid = studies(B=1)
+    h = module.proj(views[0][valid[0]])  # (n, dim)
+    attn = module.attn
+    Wq, Wk, Wv = attn.in_proj_weight.chunk(3)
+    bq, bk, bv = attn.in_proj_bias.chunk(3)
+    token = module.cls_token[0, 0]
+    q, k, v = token @ Wq.T + bq, h @ Wk.T + bk, h @ Wv.T + bv
+    attended = attn.out_proj(torch.softmax(k @ q / h.shape[1] ** 0.5, dim=0) @ v)
+    ln = torch.nn.functional.layer_norm
+    t = ln(token + attended, (32,), module.norm1.weight, module.norm1.bias)      # residual, THEN LayerNorm
+    ffn = module.mlp[2](torch.nn.functional.gelu(module.mlp[0](t)))
+    expected = ln(t + ffn, (32,), module.norm2.weight, module.norm2.bias)
+    assert torch.allclose(module(views, valid)[0], expected, atol=1e-5)
+    # post-norm: the output is layer-normalised (a pre-norm layer would end on the raw residual sum)
+    assert torch.allclose(expected, ln(expected, (32,), module.norm2.weight, module.norm2.bias), atol=1e-4)
+
+
+def test_cls_pooling_structure_and_shape():
+    module = aggregator("cls")
+    assert module.mlp[0].out_features == 4 * 32 and isinstance(module.mlp[1], torch.nn.GELU)
+    assert module.attn.dropout == 0.1 and module.mlp[3].p == 0.1
+    assert module.cls_token.shape == (1, 1, 32)
+    views, valid = studies(B=3, V=5)
+    assert module(views, valid).shape == (3, 32)
+    # trunc_normal_(std=0.02) as the authors call it (bounds +-2 in absolute units): spread 0.02, mean 0
+    wide = build_view_aggregator(ViewAggregationConfig(kind="cls", view_dim=8, dim=4096, n_heads=4)).cls_token.detach()
+    assert 0.019 < float(wide.std()) < 0.021 and abs(float(wide.mean())) < 0.002
+
+
+def test_cls_pooling_dropout_only_in_train_mode():
+    module = aggregator("cls")
+    views, valid = studies()
+    module.eval()
+    assert torch.equal(module(views, valid), module(views, valid))
+    module.train()
+    torch.manual_seed(1)
+    first = module(views, valid)
+    torch.manual_seed(2)
+    assert not torch.allclose(first, module(views, valid), atol=1e-4)
+    no_dropout = build_view_aggregator(ViewAggregationConfig(kind="cls", cls_dropout=0.0, **SMALL)).train()
+    assert torch.equal(no_dropout(views, valid), no_dropout(views, valid))

@@ -7,9 +7,12 @@ Parameter groups (each carries ``lr_scale`` and ``weight_decay``; :func:`apply_l
   embedding, the CLS token and the variate embedding get block 0's scale (OTiS and the authors
   put position embeddings with the patch embedding); the encoder's final ``norm`` scale 1.
 - Everything else (view aggregator, projection heads): scale 1.
-- No weight decay on 1-D parameters (biases, LayerNorm weights) and on the CLS-style tokens
-  (the encoder's ``cls_token``, the CLS-pooling ``query``), as OTiS's ``no_weight_decay``; the
-  variate embedding (2-D) is decayed, as in OTiS and the authors' code.
+- Weight decay per the authors' exclusion list (their ``exclude_from_wd``): none on 1-D
+  parameters (biases, LayerNorm weights), on the CLS tokens (the encoder's and the CLS
+  pooling's ``cls_token``), on the projection heads (``ecg_head``, ``echo_head``) and on the view
+  aggregator (attention pooling, or whichever aggregator the variant has: all its parameters,
+  its view projection included). Decayed: the ECG encoder's matrices (patch embedding, attention,
+  MLP) and its variate embedding (2-D, decayed in OTiS and the authors' code).
 
 Schedule per optimiser step: linear warm-up over ``warmup_epochs`` from ``start_ratio * lr`` to
 ``lr``, then a cosine down to ``min_ratio * lr`` at the end of the last epoch.
@@ -21,7 +24,13 @@ import math
 import torch
 from torch import nn
 
-NO_DECAY_NAMES = ("cls_token", "query")
+NO_DECAY_NAMES = ("cls_token",)                                    # leaf names, wherever they are
+NO_DECAY_MODULES = ("view_aggregator.", "ecg_head.", "echo_head.")  # every parameter below these
+
+
+def decays(name: str, p: torch.Tensor) -> bool:
+    """Whether the parameter ``name`` of an :class:`Echo2ECG` model gets weight decay (the authors' groups)."""
+    return not (p.ndim <= 1 or name.split(".")[-1] in NO_DECAY_NAMES or name.startswith(NO_DECAY_MODULES))
 
 
 def _encoder_scale(name: str, depth: int, layer_decay: float) -> float:
@@ -44,8 +53,7 @@ def param_groups(model: nn.Module, weight_decay: float, layer_decay: float) -> l
             scale = _encoder_scale(name[len("ecg_encoder."):], depth, layer_decay)
         else:
             scale = 1.0
-        leaf = name.split(".")[-1]
-        decay = 0.0 if p.ndim <= 1 or leaf in NO_DECAY_NAMES else weight_decay
+        decay = weight_decay if decays(name, p) else 0.0
         group = groups.setdefault((scale, decay), {"params": [], "names": [], "lr_scale": scale, "weight_decay": decay})
         group["params"].append(p)
         group["names"].append(name)
