@@ -7,7 +7,8 @@
 - ``results/features/{variant}/aligned_{cohort}.parquet`` (pre-training cohorts): ``kind``
   (``ecg`` | ``study``), ``id``, ``split``, ``z0 .. z{511}`` float32: the aligned ECG embeddings
   and the aligned study embeddings (all the study's stored view embeddings, up to ``max_views``;
-  the first valid view for single-view variants), not normalised.
+  for single-view variants the mean of the study's valid views, as the authors' retrieval switches
+  to mean pooling for a model without an aggregator), not normalised.
 ECGs are read from the memory-mapped shards in batches, never all at once.
 """
 from __future__ import annotations
@@ -26,7 +27,6 @@ from echo2ecg.pretrain import (
     VariantSpec,
     build_model,
     load_model_checkpoint,
-    one_view_per_study,
     select_device,
     study_view_tensors,
 )
@@ -68,13 +68,14 @@ def encode_ecgs(model: Echo2ECG, ecgs: np.ndarray, n_samples: int, batch_size: i
 @torch.no_grad()
 def encode_studies(model: Echo2ECG, views: np.ndarray, valid: np.ndarray, single_view: bool, batch_size: int,
                    device: torch.device) -> np.ndarray:
+    """Aligned study embeddings from every valid view. A single-view variant's aggregator is the
+    masked mean, so its study embedding is the mean of its views' embeddings (every map after the
+    mean is linear); ``single_view`` is kept for callers and changes nothing."""
     model.eval().to(device)
     out = []
     for start in range(0, len(views), batch_size):
         v = torch.from_numpy(views[start:start + batch_size]).to(device)
         m = torch.from_numpy(valid[start:start + batch_size]).to(device)
-        if single_view:
-            m = one_view_per_study(m, None)
         out.append(model.embed_study(v, m).float().cpu().numpy())
     if not out:
         return np.zeros((0, next(model.echo_head.parameters()).shape[0]), dtype=np.float32)

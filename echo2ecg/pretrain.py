@@ -242,7 +242,8 @@ def epoch_order(pair_group: torch.Tensor, batching: str, generator: torch.Genera
 
 def one_view_per_study(valid: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
     """A one-hot validity mask choosing one valid view per study: uniformly at random with
-    ``generator`` (training), or the first valid view when ``generator`` is None (evaluation)."""
+    ``generator`` (training of single-view variants), or the first valid view when ``generator``
+    is None. Evaluation does not use it: there a single-view study is the mean of its valid views."""
     if generator is None:
         choice = valid.to(torch.int8).argmax(dim=1)
     else:
@@ -331,8 +332,10 @@ def optimisation_step(model: Echo2ECG, optimizer: torch.optim.Optimizer, batch, 
 @torch.no_grad()
 def validation_loss(model: Echo2ECG, data: PairTensors, cfg: PretrainConfig, n_samples: int, single_view: bool,
                     device: torch.device) -> float:
-    """Mean CLIP loss over fixed batches of the split's pairs (first window, no augmentation,
-    the first valid view for single-view); NaN when the split has fewer than 2 pairs."""
+    """Mean CLIP loss over fixed batches of the split's pairs (first window, no augmentation); NaN
+    when the split has fewer than 2 pairs. A single-view variant's study is the mean of its valid
+    views, as in retrieval (the authors' evaluation of a model without an aggregator); only training
+    draws one view per study. ``single_view`` is kept for callers; it changes nothing here."""
     model.eval()
     total, count = 0.0, 0
     for start in range(0, data.n_pairs, cfg.batch_size):
@@ -340,9 +343,7 @@ def validation_loss(model: Echo2ECG, data: PairTensors, cfg: PretrainConfig, n_s
         if len(idx) < 2:
             break
         x = first_window(data.ecgs[data.pair_ecg[idx]], n_samples)
-        valid = data.valid[data.pair_study[idx]]
-        if single_view:
-            valid = one_view_per_study(valid, None)
+        valid = data.valid[data.pair_study[idx]]  # every valid view, single-view variants included (their mean)
         with _autocast(device):
             loss = batch_loss(model, x, data.views[data.pair_study[idx]], valid, cfg.tau)
         total += float(loss) * len(idx)
