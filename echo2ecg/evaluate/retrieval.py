@@ -3,10 +3,13 @@
 Every test ECG (a query) ranks every test echo study (the candidates) by the cosine similarity of
 their L2-normalised 512-d aligned embeddings. For one phenotype (LVEDV, LVESV, LVSV, LVEF):
 
-- candidates: the test studies with a known value; sigma = their standard deviation (over unique
-  studies, ddof = 0);
-- the query's value = the mean over its paired test studies with a known value (queries without
-  one are left out and counted);
+- candidates (``candidates: test_pairs``, the authors' reading and the default): the test studies
+  that occur in a test pair (an ECG and a study of the test split, both embedded) and have a
+  known value; ``test_patients``: every test-patient study with a known value, paired or not;
+- sigma = the standard deviation of the value over those unique candidate studies, with
+  ``sigma_ddof`` (1, the sample SD, as the authors; 0 the population SD);
+- the queries: the test ECGs paired with a candidate; the query's value = the mean over its
+  paired test studies with a known value (ECGs without one are left out and counted);
 - a study is relevant when |value - query value| <= tolerance * sigma (tolerance 0.5; the bound is
   inclusive);
 - Precision@k = share of relevant studies among the top k (k capped at the number of candidates);
@@ -30,6 +33,7 @@ import pandas as pd
 from echo2ecg.evaluate.bootstrap import percentile_interval, resample_indices
 
 RETRIEVAL_PHENOTYPES = ("lvedv", "lvesv", "lvsv", "lvef")
+CANDIDATE_SETS = ("test_pairs", "test_patients")
 
 
 @dataclass(frozen=True)
@@ -40,11 +44,18 @@ class RetrievalConfig:
     ks: tuple = (1, 3, 5, 10)
     phenotypes: tuple = RETRIEVAL_PHENOTYPES
     split: str = "test"
+    candidates: str = "test_pairs"   # test_pairs (the authors') | test_patients
+    sigma_ddof: int = 1              # sample SD over the unique candidate studies (the authors')
+
+    def __post_init__(self):
+        if self.candidates not in CANDIDATE_SETS:
+            raise ValueError(f"retrieval candidates must be one of {CANDIDATE_SETS}, not {self.candidates!r}")
 
     @classmethod
     def from_dict(cls, d: dict) -> "RetrievalConfig":
         return cls(tolerance_sd=d["tolerance_sd"], ks=tuple(d["ks"]), phenotypes=tuple(d["phenotypes"]),
-                   split=d.get("split", "test"))
+                   split=d.get("split", "test"), candidates=d.get("candidates", "test_pairs"),
+                   sigma_ddof=int(d.get("sigma_ddof", 1)))
 
 
 def l2_normalise(x: np.ndarray) -> np.ndarray:
@@ -132,8 +143,10 @@ def evaluate_retrieval(aligned: pd.DataFrame, pairs: pd.DataFrame, phenotypes: p
     for phenotype in cfg.phenotypes:
         study_value = pd.to_numeric(study_ids["id"].map(values[phenotype]), errors="coerce").to_numpy(np.float64)
         known = np.isfinite(study_value)
+        if cfg.candidates == "test_pairs":
+            known &= study_ids["id"].isin(p["study_id"]).to_numpy()
         candidates = study_value[known]
-        sigma = float(np.std(candidates)) if known.any() else float("nan")
+        sigma = float(np.std(candidates, ddof=cfg.sigma_ddof)) if known.sum() > cfg.sigma_ddof else float("nan")
         paired = p.assign(value=p["study_id"].map(dict(zip(study_ids["id"], study_value)))).dropna(subset=["value"])
         query_value = ecg_ids["id"].map(paired.groupby("ecg_id")["value"].mean()).to_numpy(np.float64)
         is_query = np.isfinite(query_value)
@@ -143,7 +156,8 @@ def evaluate_retrieval(aligned: pd.DataFrame, pairs: pd.DataFrame, phenotypes: p
         random = random_baseline(relevant, cfg.ks)
         row = {"variant": variant, "cohort": cohort, "phenotype": phenotype, "split": cfg.split,
                "n_queries": int(is_query.sum()), "n_queries_without_value": int((~is_query).sum()),
-               "n_studies": int(known.sum()), "sigma": sigma, "tolerance": cfg.tolerance_sd * sigma,
+               "n_studies": int(known.sum()), "candidates": cfg.candidates, "sigma_ddof": cfg.sigma_ddof,
+               "sigma": sigma, "tolerance": cfg.tolerance_sd * sigma,
                "mean_relevant_share": float(relevant.mean()) if relevant.size else float("nan")}
         for name in (*(f"precision_at_{k}" for k in cfg.ks), "first_relevant_rank"):
             out_name = "mean_rank" if name == "first_relevant_rank" else name

@@ -219,8 +219,12 @@ def table4(retrieval: pd.DataFrame, variants) -> Table:
         rows.append(row)
     order = ["Method"] + [f"{PHENOTYPE_LABELS[p]} {m}" for p in phenotypes for m in ("P@1", "MnR")]
     n = random_rows.iloc[0]
-    notes = (f"Each test ECG queries the {int(n['n_studies'])} test echo studies by cosine similarity of the aligned "
-             "512-d embeddings; relevant: phenotype within 0.5 SD of the query's. P@1 [95 % CI over queries]; MnR: mean "
+    reading = {"test_pairs": "test echo studies in test pairs (the authors' candidate set)",
+               "test_patients": "echo studies of test patients"}.get(n.get("candidates", "test_patients"),
+                                                                    "test echo studies")
+    sd = f"SD with ddof {int(n['sigma_ddof'])}" if "sigma_ddof" in n else "SD"
+    notes = (f"Each test ECG queries the {int(n['n_studies'])} {reading} by cosine similarity of the aligned "
+             f"512-d embeddings; relevant: phenotype within 0.5 {sd} of the query's. P@1 [95 % CI over queries]; MnR: mean "
              "rank of the first relevant study (lower is better). The random row is the exact expectation under a "
              "uniformly random ranking (r/N and (N+1)/(r+1)), not a simulation.",)
     csv = frame.drop(columns=["rank_p1", "rank_mnr"]).reset_index(drop=True)
