@@ -23,7 +23,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -65,11 +65,14 @@ class PretrainConfig:
     view_dim: int = 512
     aggregator_dim: int = 1024
     aggregator_heads: int = 4
+    cls_dropout: float = 0.1
+    cls_mlp_ratio: float = 4.0
+    cls_init_std: float = 0.02
     projection_dim: int = 512
     checkpoint: str = "best"
     device: str = "auto"
     batching: str = "random"
-    view_standardisation: str = "centre"
+    view_standardisation: str = "none"
     augment: dict = field(default_factory=dict)
 
     @classmethod
@@ -83,16 +86,30 @@ class PretrainConfig:
 
 @dataclass(frozen=True)
 class VariantSpec:
-    """One ``pretrain.variants`` entry: how the study is pooled, where the encoder starts, aligned or not."""
+    """One ``pretrain.variants`` entry: how the study is pooled, where the encoder starts, aligned or
+    not, and optionally its own ``view_standardisation`` and ``batching`` (None: the pretrain-level
+    value), so that this workflow's additions run as variants beside the paper's."""
 
     name: str
     aggregation: str = "attention"
     init: str = "foundation"
     align: bool = True
+    view_standardisation: str | None = None
+    batching: str | None = None
 
     @classmethod
     def from_config(cls, name: str, spec: dict) -> "VariantSpec":
-        return cls(name=name, aggregation=spec["aggregation"], init=spec["init"], align=bool(spec["align"]))
+        return cls(name=name, aggregation=spec["aggregation"], init=spec["init"], align=bool(spec["align"]),
+                   view_standardisation=spec.get("view_standardisation"), batching=spec.get("batching"))
+
+    def pretrain_config(self, cfg: "PretrainConfig") -> "PretrainConfig":
+        """``cfg`` with this variant's own view standardisation and batching, where it sets them."""
+        overrides = {k: getattr(self, k) for k in VARIANT_OVERRIDES if getattr(self, k) is not None}
+        return replace(cfg, **overrides)
+
+
+# pretrain keys a variant entry may set for itself (config pretrain.variants.<name>)
+VARIANT_OVERRIDES = ("view_standardisation", "batching")
 
 
 def select_device(device: str) -> torch.device:
@@ -268,8 +285,9 @@ def build_model(cfg: PretrainConfig, ecg_section: dict, variant: VariantSpec, fo
     torch.manual_seed(cfg.seed)
     encoder = ECGEncoder(encoder_config(ecg_section))
     aggregation = "single" if variant.aggregation == "single" else variant.aggregation
-    aggregator = build_view_aggregator(ViewAggregationConfig(kind=aggregation, view_dim=cfg.view_dim,
-                                                             dim=cfg.aggregator_dim, n_heads=cfg.aggregator_heads))
+    aggregator = build_view_aggregator(ViewAggregationConfig(
+        kind=aggregation, view_dim=cfg.view_dim, dim=cfg.aggregator_dim, n_heads=cfg.aggregator_heads,
+        cls_dropout=cfg.cls_dropout, cls_mlp_ratio=cfg.cls_mlp_ratio, cls_init_std=cfg.cls_init_std))
     model = Echo2ECG(encoder, aggregator, ProjectionHead(encoder.cfg.embed_dim, cfg.projection_dim),
                      ProjectionHead(cfg.aggregator_dim, cfg.projection_dim))
     origin = {"init": variant.init}
@@ -427,6 +445,7 @@ def pretrain(model: Echo2ECG, train: PairTensors, val: PairTensors, cfg: Pretrai
     """Train ``model`` on ``train`` for ``cfg.epochs`` (or write it unchanged when the variant is
     not aligned), checkpointing every epoch into ``state_dir``; resume from the newest state there."""
     started = time.perf_counter()
+    cfg = variant.pretrain_config(cfg)  # the variant's own view standardisation and batching, where set
     device = device or select_device(cfg.device)
     state_dir = Path(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -571,8 +590,8 @@ def run_pretrain_variant(pretrain_section: dict, ecg_section: dict, variant_name
 
     ``pretrain_section`` is config ``pretrain`` (its ``variants`` are not read: the variant's own
     entry is ``variant_spec``, so adding a variant changes nothing for the others)."""
-    cfg = PretrainConfig.from_dict(pretrain_section)
     variant = VariantSpec.from_config(variant_name, variant_spec)
+    cfg = variant.pretrain_config(PretrainConfig.from_dict(pretrain_section))
     device = select_device(cfg.device)
     if threads:
         torch.set_num_threads(threads)

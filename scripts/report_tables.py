@@ -10,6 +10,7 @@ import _package_path  # noqa: F401
 
 from echo2ecg.logs import stage_logger
 from echo2ecg.provenance import provenance_from_snakemake
+from echo2ecg.report.tables import variant_origins
 from echo2ecg.report.summary import (build_tables, claim_statements, model_statements, summary_fragment,
                                      summary_page)
 
@@ -21,7 +22,8 @@ retrieval = pd.read_parquet(snakemake.input.retrieval)
 tables = build_tables(knn, paired, retrieval, pd.read_csv(snakemake.input.cohort_summary),
                       pretrain_cohorts=p.pretrain_cohorts, variants=p.variants, ablations=p.report["ablations"],
                       ablation_ordering=p.report["ablation_ordering"],
-                      ablation_shd_fraction=p.report["ablation_shd_fraction"])
+                      ablation_shd_fraction=p.report["ablation_shd_fraction"],
+                      origins=variant_origins(p.variant_specs))
 for table in tables:
     table.csv.to_csv(snakemake.output[f"{table.name}_csv"], index=False)
     Path(snakemake.output[f"{table.name}_md"]).write_text(table.markdown)

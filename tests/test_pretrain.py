@@ -37,7 +37,8 @@ ECG_SECTION = {"patch_size": 24, "n_samples": 96, "embed_dim": 16, "depth": 1, "
 PRETRAIN_SECTION = {"seed": 42, "batch_size": 4, "epochs": 3, "lr": 2e-3, "betas": [0.9, 0.999], "weight_decay": 1e-7,
                     "layer_decay": 0.75, "warmup_epochs": 1, "start_lr_ratio": 0.1, "min_lr_ratio": 0.1, "tau": 0.5,
                     "max_views": 4, "view_dim": VIEW_DIM, "aggregator_dim": 32, "aggregator_heads": 4,
-                    "projection_dim": 8, "checkpoint": "best", "device": "cpu", "augment": {}}
+                    "projection_dim": 8, "checkpoint": "best", "device": "cpu", "view_standardisation": "centre",
+                    "augment": {}}
 LOG = stage_logger("test_pretrain")
 
 
@@ -338,5 +339,6 @@ def test_cutting_view_padding_changes_no_study_embedding(cohort):
     for aggregation in ("attention", "mean", "cls"):
         model, _ = build_model(PretrainConfig.from_dict(dict(PRETRAIN_SECTION, max_views=8)), ECG_SECTION,
                                VariantSpec("x", aggregation=aggregation, init="random"))
+        model.eval()  # the CLS layer's dropout acts in train mode only
         with torch.no_grad():
             torch.testing.assert_close(model.embed_study(cut.views, cut.valid), model.embed_study(full.views, full.valid))

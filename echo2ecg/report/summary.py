@@ -77,7 +77,7 @@ def claim_statements(knn: pd.DataFrame, paired: pd.DataFrame, retrieval: pd.Data
                        f"{r['random_precision_at_1']:.3f} (exact expectation); difference "
                        f"{fmt_ci(r['precision_at_1_minus_random'], r['precision_at_1_minus_random_ci_low'], r['precision_at_1_minus_random_ci_high'])}: "
                        + ("beats random retrieval." if beats else "does NOT beat random retrieval (CI not above 0)."))
-    out.extend(ablation_notes)
+    out.extend(n for n in ablation_notes if not n.startswith("Origin:"))  # the ordering claims, not the legend
     return out
 
 
@@ -120,9 +120,11 @@ def summary_page(fragment: str) -> str:
 
 def build_tables(knn: pd.DataFrame, paired: pd.DataFrame, retrieval: pd.DataFrame, cohort_summary: pd.DataFrame, *,
                  pretrain_cohorts: list[str], variants: list[str], ablations: dict, ablation_ordering: list[str],
-                 ablation_shd_fraction: float) -> list[Table]:
-    """Tables 1-5 (and 3b, the paired differences) in the report's order."""
+                 ablation_shd_fraction: float, origins: dict | None = None) -> list[Table]:
+    """Tables 1-5 (and 3b, the paired differences) in the report's order; ``origins`` (variant ->
+    paper | addition) adds the Origin column to Tables 3-5."""
     from echo2ecg.report import tables as t
     return [t.table1(cohort_summary, pretrain_cohorts), t.table2(knn, retrieval, pretrain_cohorts),
-            t.table3(knn, pretrain_cohorts, variants), t.table3_paired(paired, pretrain_cohorts, variants),
-            t.table4(retrieval, variants), t.table5(knn, ablations, ablation_ordering, pretrain_cohorts, ablation_shd_fraction)]
+            t.table3(knn, pretrain_cohorts, variants, origins), t.table3_paired(paired, pretrain_cohorts, variants),
+            t.table4(retrieval, variants, origins),
+            t.table5(knn, ablations, ablation_ordering, pretrain_cohorts, ablation_shd_fraction, origins)]

@@ -94,6 +94,26 @@ def _n(counts: str) -> int:
     return int(sum(int(x) for x in counts.split("/")))
 
 
+# ---- Origin of a row: the paper's method or this workflow's addition (config pretrain.variants.<v>.origin)
+ORIGIN_NOTE = ("Origin: paper = a variant of the authors' method (their Tables 3-5); addition = this workflow's own "
+               "(a baseline not in the paper, or one of our choices such as centred view embeddings or "
+               "distinct-patient batches run beside the paper's method). The pre-training settings every row shares "
+               "are config pretrain's; the demo's differ from the paper's (README, fidelity table).")
+
+
+def variant_origins(variant_specs: dict) -> dict:
+    """variant -> ``paper`` | ``addition`` from the config's variant entries (unset: paper)."""
+    return {name: spec.get("origin", "paper") for name, spec in variant_specs.items()}
+
+
+def _with_origin(row: dict, variant: str, origins: dict | None) -> dict:
+    """The display row with an Origin column after its first (label) column, when origins are given."""
+    if origins is None:
+        return row
+    first, *rest = row.items()
+    return dict([first, ("Origin", origins.get(variant, "paper")), *rest])
+
+
 # ---- Table 1 -----------------------------------------------------------------------------------
 def table1(cohort_summary: pd.DataFrame, pretrain_cohorts) -> Table:
     frame = cohort_summary[cohort_summary["cohort"].isin(pretrain_cohorts)].reset_index(drop=True)
@@ -150,7 +170,7 @@ def table2(knn: pd.DataFrame, retrieval: pd.DataFrame | None, pretrain_cohorts) 
 
 
 # ---- Table 3 -----------------------------------------------------------------------------------
-def table3(knn: pd.DataFrame, pretrain_cohorts, variants) -> Table:
+def table3(knn: pd.DataFrame, pretrain_cohorts, variants, origins: dict | None = None) -> Table:
     lvef = knn[knn["task"] == "lvef"].copy()
     lvef["rank"] = lvef.groupby("cohort")["auroc"].transform(ranks)
     cohorts = list(dict.fromkeys(lvef["cohort"]))
@@ -162,13 +182,15 @@ def table3(knn: pd.DataFrame, pretrain_cohorts, variants) -> Table:
             row[cohort_label(cohort, pretrain_cohorts)] = (
                 mark(fmt_ci(r["auroc"].iloc[0], r["ci_low"].iloc[0], r["ci_high"].iloc[0]), r["rank"].iloc[0])
                 if len(r) else "n/a")
-        rows.append(row)
+        rows.append(_with_origin(row, variant, origins))
     csv = lvef[["variant", "cohort", "auroc", "ci_low", "ci_high", "rank", "auprc", "balanced_accuracy", "n_train",
                 "n_test", "n_resamples_degenerate"]].reset_index(drop=True)
+    if origins is not None:
+        csv.insert(1, "origin", csv["variant"].map(lambda v: origins.get(v, "paper")))
     k, n = (int(lvef["k"].iloc[0]), int(lvef["n_bootstrap"].iloc[0])) if len(lvef) else (0, 0)
     notes = (f"kNN (k = {k}) on the frozen ECG representation; 95 % CI: percentile interval of {n:,} bootstrap "
              "resamples of the test set. **Best**, <u>second best</u> per cohort; n/a: AUROC undefined (a class "
-             "missing in the test set).",)
+             "missing in the test set).",) + ((ORIGIN_NOTE,) if origins is not None else ())
     return _make("table3", csv, pd.DataFrame(rows), notes)
 
 
@@ -197,7 +219,7 @@ def table3_paired(paired: pd.DataFrame, pretrain_cohorts, variants) -> Table:
 
 
 # ---- Table 4 -----------------------------------------------------------------------------------
-def table4(retrieval: pd.DataFrame, variants) -> Table:
+def table4(retrieval: pd.DataFrame, variants, origins: dict | None = None) -> Table:
     phenotypes = list(dict.fromkeys(retrieval["phenotype"]))
     random_rows = retrieval.drop_duplicates(["cohort", "phenotype"]).set_index("phenotype")
     check = retrieval.groupby("phenotype")["random_precision_at_1"].nunique()
@@ -216,8 +238,11 @@ def table4(retrieval: pd.DataFrame, variants) -> Table:
             row[f"{PHENOTYPE_LABELS[p]} P@1"] = mark(fmt_ci(r["precision_at_1"], r["precision_at_1_ci_low"],
                                                             r["precision_at_1_ci_high"]), r["rank_p1"])
             row[f"{PHENOTYPE_LABELS[p]} MnR"] = mark(f"{r['mean_rank']:.2f}", r["rank_mnr"])
-        rows.append(row)
-    order = ["Method"] + [f"{PHENOTYPE_LABELS[p]} {m}" for p in phenotypes for m in ("P@1", "MnR")]
+        rows.append(_with_origin(row, variant, origins))
+    order = ["Method"] + (["Origin"] if origins is not None else []) + \
+        [f"{PHENOTYPE_LABELS[p]} {m}" for p in phenotypes for m in ("P@1", "MnR")]
+    if origins is not None:
+        rows[0] = _with_origin(rows[0], "", {"": "-"})
     n = random_rows.iloc[0]
     reading = {"test_pairs": "test echo studies in test pairs (the authors' candidate set)",
                "test_patients": "echo studies of test patients"}.get(n.get("candidates", "test_patients"),
@@ -226,8 +251,11 @@ def table4(retrieval: pd.DataFrame, variants) -> Table:
     notes = (f"Each test ECG queries the {int(n['n_studies'])} {reading} by cosine similarity of the aligned "
              f"512-d embeddings; relevant: phenotype within 0.5 {sd} of the query's. P@1 [95 % CI over queries]; MnR: mean "
              "rank of the first relevant study (lower is better). The random row is the exact expectation under a "
-             "uniformly random ranking (r/N and (N+1)/(r+1)), not a simulation.",)
+             "uniformly random ranking (r/N and (N+1)/(r+1)), not a simulation.",) + \
+        ((ORIGIN_NOTE,) if origins is not None else ())
     csv = frame.drop(columns=["rank_p1", "rank_mnr"]).reset_index(drop=True)
+    if origins is not None:
+        csv.insert(1, "origin", csv["variant"].map(lambda v: origins.get(v, "paper")))
     return _make("table4", csv, pd.DataFrame(rows)[order], notes)
 
 
@@ -237,7 +265,8 @@ def ordering_holds(values: list[float]) -> bool:
     return bool(all(np.isfinite(values)) and all(a < b for a, b in zip(values, values[1:])))
 
 
-def table5(knn: pd.DataFrame, ablations: dict, ordering: list[str], pretrain_cohorts, shd_fraction: float) -> Table:
+def table5(knn: pd.DataFrame, ablations: dict, ordering: list[str], pretrain_cohorts, shd_fraction: float,
+           origins: dict | None = None) -> Table:
     """Ablations: rows in the order of ``ablations`` (variant -> label); a note per column says
     whether the AUROCs increase along ``ordering`` (the paper's claim, worst to best)."""
     csv, columns = [], {}
@@ -264,7 +293,7 @@ def table5(knn: pd.DataFrame, ablations: dict, ordering: list[str], pretrain_coh
             r = csv[(csv["variant"] == variant) & (csv["column"] == column)]
             row[column] = mark(fmt_ci(r["auroc"].iloc[0], r["ci_low"].iloc[0], r["ci_high"].iloc[0]),
                                r["rank"].iloc[0]) if len(r) else "n/a"
-        rows.append(row)
+        rows.append(_with_origin(row, variant, origins))
     notes = []
     ordered = [v for v in ordering if v in present]
     for column in columns:
@@ -275,4 +304,7 @@ def table5(knn: pd.DataFrame, ablations: dict, ordering: list[str], pretrain_coh
         notes.append(f"{column}: the paper's ordering {claim} {'APPEARS' if holds else 'does NOT appear'} "
                      f"(AUROC {', '.join(f'{v}: {x:.3f}' for v, x in zip(ordered, values))}).")
     display = pd.DataFrame(rows) if rows else pd.DataFrame(columns=["Alignment / view aggregation"])
+    if origins is not None:
+        csv.insert(1, "origin", csv["variant"].map(lambda v: origins.get(v, "paper")))
+        notes.append(ORIGIN_NOTE)
     return _make("table5", csv, display, notes)

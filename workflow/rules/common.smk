@@ -241,8 +241,9 @@ ECG_STANDIN = f"{RESULTS}/models/ecg_encoder_standin.pt"
 
 
 def variant_spec(variant):
-    """A variant's entry as its jobs see it (whether the default target builds it is not their business)."""
-    return {k: v for k, v in config["pretrain"]["variants"][variant].items() if k != "in_default_target"}
+    """A variant's entry as its jobs see it (whether the default target builds it, and whether it is
+    the paper's or an addition (its report marker), are not their business)."""
+    return {k: v for k, v in config["pretrain"]["variants"][variant].items() if k not in ("in_default_target", "origin")}
 
 
 def ecg_foundation(wildcards):
