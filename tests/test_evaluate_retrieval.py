@@ -144,7 +144,8 @@ def test_a_query_without_a_relevant_study_ranks_n_plus_one():
     ph = pd.concat([ph, ph.iloc[[0]].assign(entity_id="s4", lvef=71.0)])  # not paired, but a candidate
     studies = pd.concat([studies.iloc[:4], pd.DataFrame({"id": ["s4"], "lvef": [71.0], "split": ["test"]}),
                          studies.iloc[4:]])
-    cfg = RetrievalConfig(tolerance_sd=0.01, ks=(1,), phenotypes=("lvef",), candidates="test_patients", sigma_ddof=0)  # tolerance ~0.17: e0 (40) matches s2
+    cfg = RetrievalConfig(tolerance_sd=0.01, ks=(1,), phenotypes=("lvef",), candidates="test_patients", sigma_ddof=0)
+    # tolerance ~0.17: e0 (40) matches s2
     z = np.vstack([np.eye(5), [[0, 0, 1, 0, 0]]])
     table = aligned(z, [np.eye(5)[2], np.eye(5)[2], np.eye(5)[3]], studies)
     pairs = pairs.copy()

@@ -191,6 +191,11 @@ def test_paper_variants_are_the_authors_and_additions_are_marked(paper):
     additions = {name: spec for name, spec in variants.items() if spec.get("origin") == "addition"}
     assert any(s.get("view_standardisation") == "centre" for s in additions.values())
     assert any(s.get("batching") == "distinct_patients" for s in additions.values())
+    # ... and appears in Table 5 beside the paper's ablations, whose claimed ordering stays the paper's
+    report = paper["evaluation"]["report"]
+    choices = {n for n, s in additions.items() if "view_standardisation" in s or "batching" in s}
+    assert len(choices) >= 2 and choices <= set(report["ablations"])
+    assert report["ablation_ordering"] == ["singleview", "clspool", "meanpool", "echo2ecg"]
 
 
 # Demo-only choices of config.yaml (the CPU demo's sizes and its measured departures from the
