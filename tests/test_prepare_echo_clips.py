@@ -14,13 +14,13 @@ from echo2ecg.prepare_echo_clips import (
     centre_crop_box,
     needed_frame_indices,
     prepare_view_clip,
-    ultrasound_sector_mask,
     view_faults,
     write_clip_shard,
 )
 from echo2ecg.qc import RecordFault
 from echo2ecg.synthesize_cohort.echo import VIEW_TYPES, fan_geometry, render_echo_view, tint, true_fan_mask
 from echo2ecg.synthesize_cohort.hearts import sample_hearts
+from echo2ecg.ultrasound_sector_mask import SectorMaskParameters, ultrasound_sector_mask
 
 UNMASKED = dict(mask_sector=False)
 
@@ -173,7 +173,7 @@ def test_sector_mask_keeps_the_generators_true_fan_for_every_view_type(view_type
         variants = {"grey": frames, "tinted": tint(frames)}
         variants["jpeg"] = jpeg_roundtrip(variants["tinted" if k % 2 else "grey"])
         for name, cine in variants.items():
-            kept, spilled = kept_and_spilled(ultrasound_sector_mask(cine, params), fan)
+            kept, spilled = kept_and_spilled(ultrasound_sector_mask(cine, params.sector), fan)
             assert kept >= 0.97 and spilled <= 0.01, (view_type, k, name, kept, spilled)
         clip, n_valid = prepare_view_clip(variants["grey"], params)
         outside = ~np.asarray(Image.fromarray(fan.astype(np.uint8) * 255).crop(
@@ -399,7 +399,7 @@ def test_a_fan_tip_hidden_by_a_dim_cavity_is_rebuilt_from_the_fans_edges():
         kept, spilled = kept_and_spilled(ultrasound_sector_mask(cine), fan)
         assert kept >= 0.97 and spilled <= 0.01, (kept, spilled)
         # without the rebuilt tip the hull stops below the cavity
-        never = EchoClipPreparation(fill_min_lit=2.0)
+        never = SectorMaskParameters(fill_min_lit=2.0)
         assert kept_and_spilled(ultrasound_sector_mask(cine, never), fan)[0] < 0.95
 
 
@@ -410,7 +410,7 @@ def test_black_above_a_curved_top_is_not_taken_for_a_hidden_tip():
     top = np.flatnonzero(fan.any(axis=1))[0]
     for cine in (frames, jpeg_roundtrip(frames)):
         mask = ultrasound_sector_mask(cine)
-        hull_only = ultrasound_sector_mask(cine, EchoClipPreparation(fill_min_lit=2.0))
+        hull_only = ultrasound_sector_mask(cine, SectorMaskParameters(fill_min_lit=2.0))
         assert np.array_equal(mask[:top + 6], hull_only[:top + 6])
         assert kept_and_spilled(mask, fan)[0] >= 0.97
         assert kept_and_spilled(mask, fan)[1] <= kept_and_spilled(hull_only, fan)[1] + 0.001
@@ -446,7 +446,7 @@ def chamber_cine(n_frames: int = 16, height: int = 200, width: int = 260, seed: 
 @pytest.mark.parametrize("hidden", ["corner", "arc", "split"])
 def test_a_fan_part_hidden_by_a_dim_chamber_is_rebuilt_from_the_fans_edges_and_arc(hidden):
     frames, fan = chamber_cine(hidden=hidden)
-    without = EchoClipPreparation(fill_min_lit=2.0)  # never lit enough: the hulls alone, pieces apart
+    without = SectorMaskParameters(fill_min_lit=2.0)  # never lit enough: the hulls alone, pieces apart
     for cine in (frames, tint(frames), jpeg_roundtrip(frames)):
         kept, spilled = kept_and_spilled(ultrasound_sector_mask(cine), fan)
         assert kept >= 0.97 and spilled <= 0.01, (hidden, kept, spilled)
@@ -473,7 +473,7 @@ def test_a_dilated_ventricle_at_the_fans_edge_keeps_the_generators_fan():
     for view_type in ("A4C", "A2C", "PLAX"):
         frames = render_echo_view(heart, view_type, 32, 50.0, height, width, rng)
         for cine in (frames, jpeg_roundtrip(tint(frames))):
-            kept, spilled = kept_and_spilled(ultrasound_sector_mask(cine, params), fan)
+            kept, spilled = kept_and_spilled(ultrasound_sector_mask(cine, params.sector), fan)
             assert kept >= 0.97 and spilled <= 0.01, (view_type, kept, spilled)
 
 
@@ -495,5 +495,5 @@ def test_saturated_calcified_tissue_is_kept_and_thin_burned_in_strokes_are_remov
     mask = ultrasound_sector_mask(frames)
     assert mask[blob].all()
     assert not (mask & strokes).any()
-    every_static_stroke = EchoClipPreparation(mark_max_width=0.0)  # without the width rule
+    every_static_stroke = SectorMaskParameters(mark_max_width=0.0)  # without the width rule
     assert ultrasound_sector_mask(frames, every_static_stroke)[blob].mean() < 0.6  # the blob in shreds
