@@ -3,7 +3,8 @@
 Per view: mask everything outside the ultrasound sector (text, icons, depth scale, the ECG
 trace the machine burns in beside the fan; the mask's geometry is
 :mod:`echo2ecg.ultrasound_sector_mask`), crop the centre to a square, crop a further ``zoom``
-fraction off each side, resize to ``clip_size`` x ``clip_size`` (bicubic), then zero-pad to
+fraction off each side, resize to ``clip_size`` x ``clip_size`` (bicubic: OpenCV's ``INTER_CUBIC``
+as EchoPrime, or PIL's anti-aliased; :data:`RESIZE_METHODS`), then zero-pad to
 ``pad_to`` frames and take every ``frame_stride``-th frame.
 
 Normalisation is not done here: clips are stored as uint8 with the number of valid
@@ -18,10 +19,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pandas as pd
-import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from echo2ecg.qc import RecordFault
@@ -34,6 +34,12 @@ from echo2ecg.ultrasound_sector_mask import (
 
 INDEX_COLUMNS = ["view_id", "row", "n_valid"]
 
+# How a cropped frame is resized to clip_size x clip_size (both bicubic, rounded and clamped to 0-255):
+#   opencv_cubic:  cv2.resize(..., interpolation=cv2.INTER_CUBIC), EchoPrime's own resize: the
+#                  bicubic kernel (a = -0.75) at the output grid, no anti-aliasing when shrinking
+#   pil_antialias: PIL's bicubic (a = -0.5), whose kernel widens by the shrink factor (anti-aliased)
+RESIZE_METHODS = ("opencv_cubic", "pil_antialias")
+
 
 @dataclass(frozen=True)
 class EchoClipPreparation:
@@ -44,7 +50,7 @@ class EchoClipPreparation:
     frame_stride: int = 2  # take frames 0, stride, 2 * stride, ...
     pad_to: int = 32  # zero-pad the cine to this many frames before striding
     zoom: float = 0.1  # fraction cropped off each side of the centre square
-    antialias: bool = True  # antialiased bicubic (PIL) when downsampling; False: plain bicubic
+    resize: str = "opencv_cubic"  # one of RESIZE_METHODS; EchoPrime's: OpenCV INTER_CUBIC, no anti-aliasing
     mask_sector: bool = True  # False for sources already masked (e.g. EchoNet-Dynamic AVIs)
     sector: SectorMaskParameters = DEFAULT_SECTOR_MASK  # how the sector is found (echo2ecg.ultrasound_sector_mask)
 
@@ -61,6 +67,8 @@ class EchoClipPreparation:
             )
         if not 0.0 <= self.zoom < 0.5:
             raise ValueError(f"zoom must be in [0, 0.5), got {self.zoom}")
+        if self.resize not in RESIZE_METHODS:
+            raise ValueError(f"resize must be one of {', '.join(RESIZE_METHODS)}, got {self.resize!r}")
 
     @classmethod
     def from_config(cls, config: dict | None) -> EchoClipPreparation:
@@ -104,26 +112,23 @@ def centre_crop_box(height: int, width: int, zoom: float) -> tuple[int, int, int
     return top + margin, top + side - margin, left + margin, left + side - margin
 
 
-def _resize_bicubic(frames: np.ndarray, size: int, antialias: bool) -> np.ndarray:
-    """uint8 (F, H, W, C) -> uint8 (F, size, size, C), bicubic, rounded and clamped to 0-255.
-
-    Antialiased: PIL's bicubic (its filter widens when downsampling). Without: torch's
-    plain bicubic (a = -0.75, as OpenCV's INTER_CUBIC).
-    """
+def resize_frames(frames: np.ndarray, size: int, method: str = "opencv_cubic") -> np.ndarray:
+    """uint8 (F, H, W, C) -> uint8 (F, size, size, C) by one of :data:`RESIZE_METHODS`."""
     n, height, width, channels = frames.shape
     if height == size and width == size:
         return frames.copy()
-    if antialias:
-        out = np.empty((n, size, size, channels), dtype=np.uint8)
+    out = np.empty((n, size, size, channels), dtype=np.uint8)
+    if method == "opencv_cubic":
+        for i, frame in enumerate(frames):
+            out[i] = cv2.resize(np.ascontiguousarray(frame), (size, size),
+                                interpolation=cv2.INTER_CUBIC).reshape(size, size, channels)
+    elif method == "pil_antialias":
         for i, frame in enumerate(frames):
             image = Image.fromarray(frame[..., 0] if channels == 1 else frame)
-            resized = np.asarray(image.resize((size, size), Image.Resampling.BICUBIC))
-            out[i] = resized.reshape(size, size, channels)
-        return out
-    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
-    y = F.interpolate(x, size=(size, size), mode="bicubic", align_corners=False)
-    y = y.round_().clamp_(0, 255).to(torch.uint8)
-    return y.permute(0, 2, 3, 1).contiguous().numpy()
+            out[i] = np.asarray(image.resize((size, size), Image.Resampling.BICUBIC)).reshape(size, size, channels)
+    else:
+        raise ValueError(f"unknown resize {method!r}; choose one of {', '.join(RESIZE_METHODS)}")
+    return out
 
 
 def _apply_mask(crop: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -173,7 +178,7 @@ def prepare_view_clip(
         crop = crop[..., :1]  # grey content stored as RGB: resize one channel, same result
     if crop.ndim == 3:
         crop = crop[..., None]
-    resized = _resize_bicubic(crop, params.clip_size, params.antialias)
+    resized = resize_frames(crop, params.clip_size, params.resize)
     if resized.shape[-1] == 1:
         resized = np.repeat(resized, 3, axis=-1)
     clip = np.zeros(params.clip_shape, dtype=np.uint8)
