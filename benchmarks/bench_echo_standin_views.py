@@ -43,7 +43,7 @@ SHOWN = ("lvef", "wall_mm", "shd", "lvedv")
 def evaluation_table(model, cfg: dict, n_patients: int, seed: int) -> tuple[dict, int]:
     rng = np.random.default_rng(seed)
     hearts = sample_hearts(rng, n_patients).reset_index(drop=True)
-    preparation = EchoClipPreparation(clip_size=cfg["clip_size"])
+    preparation = EchoClipPreparation(clip_size=cfg["clip_size"], resize=cfg["resize"])
     rows, embeddings = [], []
     for view_type in VIEW_TYPES:
         records = hearts.to_dict("records")
@@ -86,6 +86,7 @@ def main() -> None:
     config = yaml.safe_load(Path(args.config).read_text())
     standin = dict(config["echo_encoder"].get("standin") or {})
     standin["clip_size"] = int(config["echo_clips"]["clip_size"])
+    standin["resize"] = config["echo_clips"].get("resize", "opencv_cubic")
     if args.steps is not None:
         standin["steps"] = args.steps
     cfg = fit_config(standin)

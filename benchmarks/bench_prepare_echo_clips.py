@@ -44,11 +44,11 @@ from echo2ecg.prepare_echo_clips import (  # noqa: E402
     EchoClipPreparation,
     needed_frame_indices,
     prepare_view_clip,
-    ultrasound_sector_mask,
 )
 from echo2ecg.synthesize_cohort.echo import VIEW_TYPES, render_echo_view, tint, true_fan_mask  # noqa: E402
 from echo2ecg.synthesize_cohort.hearts import sample_hearts  # noqa: E402
 from echo2ecg.synthesize_cohort.writers import write_dicom  # noqa: E402
+from echo2ecg.ultrasound_sector_mask import ultrasound_sector_mask  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "prepare_echo_clips.json"
 
@@ -77,7 +77,7 @@ def mask_accuracy(views, probe, read, folder: Path, params, height: int, width: 
         path = folder / f"view{k}.dcm"
         write_dicom(path, frames, fps, compressed, "bench", "1", datetime(2180, 1, 1), k + 1)
         paths.append(path)
-        mask = ultrasound_sector_mask(read(path, needed_frame_indices(probe(path), params)), params)
+        mask = ultrasound_sector_mask(read(path, needed_frame_indices(probe(path), params)), params.sector)
         kept = float((mask & fan).sum() / fan.sum())
         spilled = float((mask & ~fan).sum() / max(1, mask.sum()))
         rows.append((view_type, kept, spilled))

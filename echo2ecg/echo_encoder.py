@@ -105,15 +105,53 @@ def clip_size_of(model: MViT) -> int:
     return int(model.pos_encoding.spatial_size[0] * model.conv_proj.stride[1])
 
 
+# EchoPrime's 11 coarse view classes (RECIPE.md section 4): its view classifier is the same
+# mvit_v2_s backbone with an 11-class head; its echo encoder (echo_prime_encoder.pt) has a 512-d one.
+ECHOPRIME_VIEW_CLASSES = (
+    "A2C", "A3C", "A4C", "A5C", "Apical_Doppler", "Doppler_Parasternal_Long", "Doppler_Parasternal_Short",
+    "Parasternal_Long", "Parasternal_Short", "SSN", "Subcostal",
+)
+KINETICS_CLASSES = 400  # torchvision's own mvit_v2_s head (Kinetics-400 actions)
+ECHOPRIME_ENCODER_FILE = "echo_prime_encoder.pt"
+# where a checkpoint may hold its state dict, besides bare
+_STATE_DICT_KEYS = ("model", "state_dict", "model_state_dict")
+
+
+def _head_key(model: nn.Module) -> str:
+    return f"head.{len(model.head) - 1}"
+
+
+def expected_layout(model: MViT) -> str:
+    """What a checkpoint for ``model`` must hold, in words (for error messages and FORMATS.md)."""
+    n_blocks = len(model.blocks)
+    head = model.head[-1]
+    size = clip_size_of(model)
+    backbone = "torchvision mvit_v2_s" if n_blocks == len(_MVIT_V2_S_HEADS) else f"the first {n_blocks} blocks of mvit_v2_s"
+    return (
+        f"a state dict (bare, or under {' / '.join(repr(k) for k in _STATE_DICT_KEYS)}) of {backbone} at "
+        f"{size} x {size} px with head[-1] = Linear({head.in_features}, {head.out_features}): "
+        f"{len(model.state_dict())} tensors, keys conv_proj.*, pos_encoding.*, blocks.0..{n_blocks - 1}.*, norm.*, "
+        f"{_head_key(model)}.weight ({head.out_features}, {head.in_features}), {_head_key(model)}.bias "
+        f"({head.out_features},)" + (f" (EchoPrime's {ECHOPRIME_ENCODER_FILE})" if n_blocks == len(_MVIT_V2_S_HEADS) else "")
+    )
+
+
 def _unwrap_state_dict(obj) -> dict:
-    """The tensor dict inside a checkpoint (a bare state dict, or one under 'state_dict' / 'model')."""
-    if isinstance(obj, dict) and not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        for key in ("state_dict", "model", "model_state_dict"):
-            if isinstance(obj.get(key), dict):
-                return obj[key]
-    if not isinstance(obj, dict):
-        raise TypeError(f"expected a state dict, found {type(obj).__name__}")
-    return obj
+    """The tensor dict inside a checkpoint (a bare state dict, or one under 'model' / 'state_dict').
+
+    Raises TypeError saying what was found instead when there is none.
+    """
+    if isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+        return obj
+    if isinstance(obj, dict):
+        for key in _STATE_DICT_KEYS:
+            inner = obj.get(key)
+            if isinstance(inner, dict) and inner and all(isinstance(v, torch.Tensor) for v in inner.values()):
+                return inner
+        shown = ", ".join(repr(k) for k in list(obj)[:8]) + (" ..." if len(obj) > 8 else "")
+        raise TypeError(f"it is not a state dict: a dict of {len(obj)} entries [{shown}] that are not all tensors, "
+                        f"with no tensor dict under {' / '.join(repr(k) for k in _STATE_DICT_KEYS)}")
+    raise TypeError(f"it is not a state dict: it holds a {type(obj).__name__}")
 
 
 def _strip_common_prefix(state: dict, expected: set[str]) -> dict:
@@ -124,21 +162,47 @@ def _strip_common_prefix(state: dict, expected: set[str]) -> dict:
     return state
 
 
+def _another_head(state: dict, model: nn.Module, path: Path) -> str:
+    """A sentence naming what a checkpoint with this backbone but another head is, or ''."""
+    key = f"{_head_key(model)}.weight"
+    if key not in state or state[key].ndim != 2 or state[key].shape[0] == model.head[-1].out_features:
+        return ""
+    n_out = int(state[key].shape[0])
+    if n_out == len(ECHOPRIME_VIEW_CLASSES):
+        what = (f"EchoPrime's view classifier ({n_out} view classes: {', '.join(ECHOPRIME_VIEW_CLASSES)}), "
+                f"not its echo encoder ({ECHOPRIME_ENCODER_FILE}, a {model.head[-1].out_features}-d head)")
+    elif n_out == KINETICS_CLASSES:
+        what = f"torchvision's Kinetics-{n_out} mvit_v2_s classifier, not EchoPrime's echo encoder"
+    else:
+        what = f"a model with a {n_out}-output head, not the {model.head[-1].out_features}-d echo encoder"
+    return f"{path} looks like {what}. "
+
+
 def load_echoprime_state_dict(model: nn.Module, path: str | Path) -> nn.Module:
     """Load EchoPrime's encoder weights (or any checkpoint of this module) strictly into ``model``.
 
-    Uses ``torch.load(weights_only=True)``. Raises ``ValueError`` naming the file and the
-    missing, unexpected and mis-shaped keys when the checkpoint does not fit the module.
+    Uses ``torch.load(weights_only=True)``. Every failure is a ``ValueError`` naming the file and
+    the layout expected (:func:`expected_layout`), without the loader's stack trace: a file torch
+    cannot read (truncated, not a checkpoint, or holding objects other than tensors), a file
+    that holds no state dict, and one whose keys or shapes do not fit the module (missing,
+    unexpected and mis-shaped keys listed; EchoPrime's 11-class view classifier and torchvision's
+    Kinetics classifier named as such). Nothing is loaded unless every key fits.
     """
     path = Path(path)
+    layout = f"expected {expected_layout(model)}"
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # unreadable, not a torch file, or unsafe pickle content
-        raise ValueError(f"cannot load echo encoder checkpoint {path}: {error}") from error
+    except Exception as error:  # missing, truncated, not a torch file, or unsafe pickle content
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise ValueError(
+            f"cannot load echo encoder checkpoint {path}: torch.load(weights_only=True) failed "
+            f"({type(error).__name__}: {first_line}); the file is missing, truncated, not a torch checkpoint, "
+            f"or holds objects other than tensors; {layout}"
+        ) from None
     try:
         state = _unwrap_state_dict(obj)
     except TypeError as error:
-        raise ValueError(f"echo encoder checkpoint {path}: {error}") from error
+        raise ValueError(f"echo encoder checkpoint {path}: {error}; {layout}") from None
     expected = model.state_dict()
     state = _strip_common_prefix(state, set(expected))
     missing = sorted(set(expected) - set(state))
@@ -151,9 +215,10 @@ def load_echoprime_state_dict(model: nn.Module, path: str | Path) -> nn.Module:
         def listing(keys):
             return ", ".join(keys[:8]) + (f" ... (+{len(keys) - 8} more)" if len(keys) > 8 else "") or "none"
         raise ValueError(
+            f"{_another_head(state, model, path)}"
             f"echo encoder checkpoint {path} does not fit the {type(model).__name__} module: "
             f"{len(missing)} missing keys [{listing(missing)}]; {len(unexpected)} unexpected keys "
-            f"[{listing(unexpected)}]; {len(mis_shaped)} keys with another shape [{listing(mis_shaped)}]"
+            f"[{listing(unexpected)}]; {len(mis_shaped)} keys with another shape [{listing(mis_shaped)}]; {layout}"
         )
     model.load_state_dict(state, strict=True)
     return model

@@ -58,6 +58,7 @@ DEFAULT_FIT_CONFIG: dict = {
     "weight_decay": 0.05,
     "warmup_steps": 10,
     "clip_size": 112,                  # must equal the clip size the workflow prepares views at
+    "resize": "opencv_cubic",          # must equal the workflow's echo_clips.resize (RESIZE_METHODS)
     "preset": "demo",
     "targets": ["lvedv", "lvesv", "lvef", "wall_mm", "shd"],
     "frame_size": [128, 160],          # rendered cine [height, width], pixels
@@ -179,7 +180,7 @@ def fit_echo_encoder(cfg: dict | None, out_checkpoint: str | Path, log: logging.
     cfg = fit_config(cfg)
     rng = np.random.default_rng(cfg["seed"])
     torch.manual_seed(cfg["seed"])
-    preparation = EchoClipPreparation(clip_size=cfg["clip_size"])
+    preparation = EchoClipPreparation(clip_size=cfg["clip_size"], resize=cfg["resize"])
     targets = list(cfg["targets"])
 
     hearts = sample_hearts(rng, cfg["n_patients"])

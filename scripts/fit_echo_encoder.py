@@ -15,7 +15,8 @@ started = dt.datetime.now(dt.timezone.utc)
 log = stage_logger("fit_echo_encoder", snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
 log.info("no EchoPrime weights configured: training the synthetic stand-in echo encoder")
-cfg = dict(snakemake.params.standin, preset=snakemake.params.preset, clip_size=snakemake.params.clip_size)
+cfg = dict(snakemake.params.standin, preset=snakemake.params.preset, clip_size=snakemake.params.clip_size,
+           resize=snakemake.params.resize)
 metrics = fit_echo_encoder(cfg, snakemake.output.checkpoint, log)
 with open(snakemake.output.metrics, "w") as handle:
     json.dump(metrics, handle, indent=2, default=float)

@@ -17,6 +17,7 @@ def test_default_config_is_valid(default_config):
     (lambda c: c["cohorts"]["mimic"].pop("echo_root"), "cohorts.mimic"),
     (lambda c: c["split"]["fractions"].update(train=0.5), "split.fractions"),
     (lambda c: c["synthetic"].update(views_per_study=[5, 3]), "synthetic.views_per_study"),
+    (lambda c: c["echo_clips"].update(resize="bicubic"), "echo_clips.resize"),
 ])
 def test_bad_values_fail_naming_the_key(default_config, mutate, key):
     mutate(default_config)

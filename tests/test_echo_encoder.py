@@ -12,11 +12,11 @@ from torch import nn
 
 from echo2ecg import embed_echo_views
 from echo2ecg.echo_encoder import (
-    ECHOPRIME_MEAN, ECHOPRIME_STD, build_echo_encoder, clip_size_of, count_parameters,
+    ECHOPRIME_MEAN, ECHOPRIME_STD, ECHOPRIME_VIEW_CLASSES, build_echo_encoder, clip_size_of, count_parameters,
     load_echoprime_state_dict, mvit_v2_s_block_setting, normalise_clips,
 )
 from echo2ecg.embed_echo_views import (
-    STANDIN_DESCRIPTION, embed_clip_shard, encoded_view_count, load_frozen_echo_encoder,
+    STANDIN_DESCRIPTION, embed_clip_shard, encode_clips, encoded_view_count, load_frozen_echo_encoder,
 )
 from echo2ecg.prepare_echo_clips import write_clip_shard
 
@@ -33,6 +33,107 @@ def test_paper_preset_is_mvit_v2_s_with_a_512_d_head(paper_encoder):
     # torchvision's mvit_v2_s has 34,537,744 parameters with its 400-class head; ours has a 512-d one
     assert count_parameters(paper_encoder) == 34_537_744 - 400 * 769 + 512 * 769
     assert clip_size_of(paper_encoder) == 224
+
+
+@pytest.fixture(scope="module")
+def echoprime_module() -> nn.Module:
+    """EchoPrime's echo encoder as its authors build it (RECIPE.md section 4): torchvision's mvit_v2_s
+    with head[-1] replaced by Linear(768, 512), here with seeded random weights, in evaluation mode."""
+    torch.manual_seed(20261206)
+    model = torchvision.models.video.mvit_v2_s(weights=None)
+    model.head[-1] = nn.Linear(768, 512)
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def one_clip_and_reference(echoprime_module):
+    """One uint8 clip (12 valid frames of 16) and the torchvision module's output for it."""
+    clip = np.random.default_rng(3).integers(0, 256, (1, 16, 224, 224, 3), dtype=np.uint8)
+    clip[:, 12:] = 0
+    with torch.inference_mode():
+        reference = echoprime_module(normalise_clips(clip, [12]))
+    return clip, reference
+
+
+def test_echoprime_checkpoint_with_its_exact_keys_loads_strictly_and_gives_the_same_output(
+        echoprime_module, one_clip_and_reference, paper_encoder, tmp_path, monkeypatch):
+    """echo_prime_encoder.pt as EchoPrime saves it (bare), and the same inside {"model": ...}: loaded with
+    weights_only=True into the paper preset's module, the embedding equals torchvision's module's."""
+    state = echoprime_module.state_dict()
+    assert state["head.1.weight"].shape == (512, 768) and state["head.1.bias"].shape == (512,)
+    assert {k.split(".")[0] for k in state} == {"conv_proj", "pos_encoding", "blocks", "norm", "head"}
+    assert {int(k.split(".")[1]) for k in state if k.startswith("blocks.")} == set(range(16))
+    assert "pos_encoding.class_token" in state
+    clip, reference = one_clip_and_reference
+    calls = []
+    real_load = torch.load
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs.get("weights_only"))
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", spy)
+    for name, saved in (("bare", state), ("wrapped", {"model": state, "epoch": 60})):
+        path = tmp_path / f"{name}_echo_prime_encoder.pt"
+        torch.save(saved, path)
+        with torch.no_grad():
+            for parameter in paper_encoder.parameters():
+                parameter.normal_()  # nothing of the previous weights may survive the load
+        load_echoprime_state_dict(paper_encoder, path)
+        loaded = paper_encoder.eval()
+        for key, value in state.items():
+            assert torch.equal(loaded.state_dict()[key], value), (name, key)
+        if name == "bare":  # one forward pass (mvit_v2_s is slow on CPU); the wrapped file loads the same tensors
+            embedding = encode_clips(loaded, clip, np.array([12]), "cpu")
+            torch.testing.assert_close(torch.from_numpy(embedding), reference, rtol=1e-5, atol=1e-6)
+    assert calls == [True, True]
+
+
+def _expect_clear_failure(model, path, *fragments):
+    """The load fails with a ValueError naming the file and the expected layout, and no chained torch error."""
+    with pytest.raises(ValueError) as error:
+        load_echoprime_state_dict(model, path)
+    message = str(error.value)
+    assert str(path) in message
+    assert "expected a state dict" in message and "head[-1] = Linear" in message
+    for fragment in fragments:
+        assert fragment in message, (fragment, message)
+    chained = error.value.__cause__ or (None if error.value.__suppress_context__ else error.value.__context__)
+    assert chained is None, chained  # no torch stack trace below it
+    return message
+
+
+def test_echoprime_view_classifier_is_refused_and_named(echoprime_module, paper_encoder, tmp_path):
+    """EchoPrime's view classifier: the same backbone with an 11-class head."""
+    state = dict(echoprime_module.state_dict())
+    state["head.1.weight"] = torch.zeros(len(ECHOPRIME_VIEW_CLASSES), 768)
+    state["head.1.bias"] = torch.zeros(len(ECHOPRIME_VIEW_CLASSES))
+    path = tmp_path / "view_classifier.pt"
+    torch.save(state, path)
+    before = paper_encoder.head[-1].weight.clone()
+    _expect_clear_failure(paper_encoder, path, "EchoPrime's view classifier (11 view classes: A2C,",
+                          "head.1.weight (11, 768) (model (512, 768))", "echo_prime_encoder.pt",
+                          "torchvision mvit_v2_s at 224 x 224 px with head[-1] = Linear(768, 512)")
+    assert torch.equal(paper_encoder.head[-1].weight, before)  # nothing was loaded
+
+
+def test_truncated_checkpoint_is_refused_with_a_clear_message(tmp_path):
+    model = build_echo_encoder("demo", clip_size=32)
+    whole = tmp_path / "whole.pt"
+    torch.save(model.state_dict(), whole)
+    data = whole.read_bytes()
+    path = tmp_path / "echo_prime_encoder.pt"
+    path.write_bytes(data[: len(data) // 2])
+    _expect_clear_failure(model, path, "cannot load echo encoder checkpoint", "truncated")
+
+
+@pytest.mark.parametrize("content", ["tensor", "metadata", "list"])
+def test_a_file_that_is_not_a_state_dict_is_refused_with_a_clear_message(tmp_path, content):
+    model = build_echo_encoder("demo", clip_size=32)
+    saved = {"tensor": torch.zeros(3), "metadata": {"epoch": 3, "lr": 0.1}, "list": [torch.zeros(2)]}[content]
+    path = tmp_path / f"{content}.pt"
+    torch.save(saved, path)
+    _expect_clear_failure(model, path, "it is not a state dict")
 
 
 def test_block_table_matches_torchvision(monkeypatch):

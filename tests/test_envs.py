@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 PACKAGE = "echo2ecg"
 # Import names whose distribution is named differently, for when the distribution is not installed
 # here (importlib.metadata answers for the installed ones).
-DISTRIBUTION_OF_IMPORT = {"yaml": "pyyaml", "sklearn": "scikit-learn", "PIL": "pillow", "av": "av", "cv2": "opencv-python",
+DISTRIBUTION_OF_IMPORT = {"yaml": "pyyaml", "sklearn": "scikit-learn", "PIL": "pillow", "av": "av", "cv2": "opencv-python-headless",
                           "skimage": "scikit-image"}
 # Distributions a module needs without importing them: pandas' parquet engine.
 PARQUET_CALLS = {"read_parquet", "to_parquet"}

@@ -2,27 +2,32 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
+import cv2
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from PIL import Image
 from scipy import ndimage
 
 from echo2ecg.prepare_echo_clips import (
+    RESIZE_METHODS,
     EchoClipPreparation,
     centre_crop_box,
     needed_frame_indices,
     prepare_view_clip,
-    ultrasound_sector_mask,
     view_faults,
     write_clip_shard,
 )
 from echo2ecg.qc import RecordFault
 from echo2ecg.synthesize_cohort.echo import VIEW_TYPES, fan_geometry, render_echo_view, tint, true_fan_mask
 from echo2ecg.synthesize_cohort.hearts import sample_hearts
+from echo2ecg.ultrasound_sector_mask import SectorMaskParameters, ultrasound_sector_mask
 
 UNMASKED = dict(mask_sector=False)
+REPO = Path(__file__).resolve().parents[1]
 
 
 def fan_sector(height: int, width: int, half_angle: float = 38.0) -> np.ndarray:
@@ -103,6 +108,9 @@ def test_parameters_from_config_and_checks():
     with pytest.raises(ValueError, match="n_frames=16 does not match pad_to=32 with frame_stride=4"):
         EchoClipPreparation(frame_stride=4)
     assert EchoClipPreparation(frame_stride=4, n_frames=8).clip_shape[0] == 8
+    assert EchoClipPreparation.from_config({"resize": "pil_antialias"}).resize == "pil_antialias"
+    with pytest.raises(ValueError, match="resize must be one of opencv_cubic, pil_antialias, got 'bicubic'"):
+        EchoClipPreparation(resize="bicubic")
 
 
 def test_needed_frame_indices():
@@ -173,10 +181,13 @@ def test_sector_mask_keeps_the_generators_true_fan_for_every_view_type(view_type
         variants = {"grey": frames, "tinted": tint(frames)}
         variants["jpeg"] = jpeg_roundtrip(variants["tinted" if k % 2 else "grey"])
         for name, cine in variants.items():
-            kept, spilled = kept_and_spilled(ultrasound_sector_mask(cine, params), fan)
+            kept, spilled = kept_and_spilled(ultrasound_sector_mask(cine, params.sector), fan)
             assert kept >= 0.97 and spilled <= 0.01, (view_type, k, name, kept, spilled)
         clip, n_valid = prepare_view_clip(variants["grey"], params)
-        outside = ~np.asarray(Image.fromarray(fan.astype(np.uint8) * 255).crop(
+        # clip pixels out of the fan's reach: the bicubic kernel (no anti-aliasing) reaches 2 source pixels
+        # in x and y, the fan grown by 1 then shrunk bilinearly (reach 104 / 64 = 1.6) at least that far
+        reach = ndimage.binary_dilation(fan, np.ones((3, 3), bool)).astype(np.uint8) * 255
+        outside = ~np.asarray(Image.fromarray(reach).crop(
             (16, 0, 144, 128)).crop((12, 12, 116, 116)).resize((64, 64), Image.Resampling.BILINEAR)).astype(bool)
         assert not clip[:n_valid][:, outside].any()  # nothing of the burned-in text, scale or trace survives
 
@@ -334,10 +345,39 @@ def test_bicubic_resize_is_clamped_and_exact_on_flat_images():
     assert n_valid == 4 and (clip[:4] == 255).all() and not clip[4:].any()
     step = np.zeros((3, 200, 200, 3), np.uint8)
     step[:, :, 100:] = 255  # a step edge: bicubic overshoots above 255, which must clamp, not wrap
-    for antialias in (True, False):
-        params = EchoClipPreparation(clip_size=150, zoom=0.0, antialias=antialias, **UNMASKED)
+    for resize in RESIZE_METHODS:
+        params = EchoClipPreparation(clip_size=150, zoom=0.0, resize=resize, **UNMASKED)
         clip, _ = prepare_view_clip(step, params)
         assert (clip[:3, :, 77:] >= 250).all() and (clip[:3, :, :73] <= 5).all()
+
+
+
+def test_the_paper_presets_resize_is_echoprimes_cv2_inter_cubic_and_differs_from_pil_antialias():
+    """EchoPrime resizes with cv2.resize(..., INTER_CUBIC), no anti-aliasing (RECIPE.md section 4). On a
+    600 x 800 generator cine (grey and tinted), cut to 480 x 480 and shrunk to 224 x 224, the paper preset's
+    clips equal OpenCV's resize of the crop within one grey level; PIL's anti-aliased bicubic, on the same
+    frames, differs from it by more (so this test can tell the two apart)."""
+    config = yaml.safe_load((REPO / "config.yaml").read_text())["echo_clips"]
+    paper = yaml.safe_load((REPO / "resources/presets/mimic_iv.yaml").read_text())["echo_clips"]
+    params = EchoClipPreparation.from_config({**config, **paper, **UNMASKED})
+    assert (params.clip_size, params.resize) == (224, "opencv_cubic")
+    rng = np.random.default_rng(12)
+    heart = sample_hearts(rng, 1).to_dict("records")[0]
+    grey = render_echo_view(heart, "A4C", 3, 50.0, 600, 800, rng)
+    top, bottom, left, right = centre_crop_box(600, 800, params.zoom)
+    assert (bottom - top, right - left) == (480, 480)  # the 600 x 600 centre square less 60 px (10 %) a side
+    for frames in (grey, tint(grey)):
+        clip, n_valid = prepare_view_clip(frames, params)
+        expected = np.stack([cv2.resize(np.ascontiguousarray(frame[top:bottom, left:right]), (224, 224),
+                                        interpolation=cv2.INTER_CUBIC) for frame in frames])
+        if expected.ndim == 3:
+            expected = np.repeat(expected[..., None], 3, axis=-1)
+        difference = np.abs(clip[:n_valid].astype(np.int16) - expected)
+        assert n_valid == 3 and difference.max() <= 1
+        pil, _ = prepare_view_clip(frames, EchoClipPreparation(**{**params.__dict__, "resize": "pil_antialias"}))
+        pil_difference = np.abs(pil[:n_valid].astype(np.int16) - expected)
+        assert pil_difference.max() > 1 and (pil_difference > 1).mean() > 0.05, (pil_difference.max(),
+                                                                                  (pil_difference > 1).mean())
 
 
 def test_invalid_frames_are_refused():
@@ -399,7 +439,7 @@ def test_a_fan_tip_hidden_by_a_dim_cavity_is_rebuilt_from_the_fans_edges():
         kept, spilled = kept_and_spilled(ultrasound_sector_mask(cine), fan)
         assert kept >= 0.97 and spilled <= 0.01, (kept, spilled)
         # without the rebuilt tip the hull stops below the cavity
-        never = EchoClipPreparation(fill_min_lit=2.0)
+        never = SectorMaskParameters(fill_min_lit=2.0)
         assert kept_and_spilled(ultrasound_sector_mask(cine, never), fan)[0] < 0.95
 
 
@@ -410,7 +450,7 @@ def test_black_above_a_curved_top_is_not_taken_for_a_hidden_tip():
     top = np.flatnonzero(fan.any(axis=1))[0]
     for cine in (frames, jpeg_roundtrip(frames)):
         mask = ultrasound_sector_mask(cine)
-        hull_only = ultrasound_sector_mask(cine, EchoClipPreparation(fill_min_lit=2.0))
+        hull_only = ultrasound_sector_mask(cine, SectorMaskParameters(fill_min_lit=2.0))
         assert np.array_equal(mask[:top + 6], hull_only[:top + 6])
         assert kept_and_spilled(mask, fan)[0] >= 0.97
         assert kept_and_spilled(mask, fan)[1] <= kept_and_spilled(hull_only, fan)[1] + 0.001
@@ -446,7 +486,7 @@ def chamber_cine(n_frames: int = 16, height: int = 200, width: int = 260, seed: 
 @pytest.mark.parametrize("hidden", ["corner", "arc", "split"])
 def test_a_fan_part_hidden_by_a_dim_chamber_is_rebuilt_from_the_fans_edges_and_arc(hidden):
     frames, fan = chamber_cine(hidden=hidden)
-    without = EchoClipPreparation(fill_min_lit=2.0)  # never lit enough: the hulls alone, pieces apart
+    without = SectorMaskParameters(fill_min_lit=2.0)  # never lit enough: the hulls alone, pieces apart
     for cine in (frames, tint(frames), jpeg_roundtrip(frames)):
         kept, spilled = kept_and_spilled(ultrasound_sector_mask(cine), fan)
         assert kept >= 0.97 and spilled <= 0.01, (hidden, kept, spilled)
@@ -473,7 +513,7 @@ def test_a_dilated_ventricle_at_the_fans_edge_keeps_the_generators_fan():
     for view_type in ("A4C", "A2C", "PLAX"):
         frames = render_echo_view(heart, view_type, 32, 50.0, height, width, rng)
         for cine in (frames, jpeg_roundtrip(tint(frames))):
-            kept, spilled = kept_and_spilled(ultrasound_sector_mask(cine, params), fan)
+            kept, spilled = kept_and_spilled(ultrasound_sector_mask(cine, params.sector), fan)
             assert kept >= 0.97 and spilled <= 0.01, (view_type, kept, spilled)
 
 
@@ -495,5 +535,5 @@ def test_saturated_calcified_tissue_is_kept_and_thin_burned_in_strokes_are_remov
     mask = ultrasound_sector_mask(frames)
     assert mask[blob].all()
     assert not (mask & strokes).any()
-    every_static_stroke = EchoClipPreparation(mark_max_width=0.0)  # without the width rule
+    every_static_stroke = SectorMaskParameters(mark_max_width=0.0)  # without the width rule
     assert ultrasound_sector_mask(frames, every_static_stroke)[blob].mean() < 0.6  # the blob in shreds

@@ -11,6 +11,7 @@ rule fit_echo_encoder:
         standin=config["echo_encoder"]["standin"],
         preset=config["echo_encoder"]["preset"],
         clip_size=config["echo_clips"]["clip_size"],
+        resize=config["echo_clips"]["resize"],
     log:
         f"{RESULTS}/logs/fit_echo_encoder.log",
     benchmark:
