@@ -406,9 +406,10 @@ def load_otis_checkpoint(encoder: ECGEncoder, path: str | Path, ecg_domain_offse
     interpolated = cfg.n_patches > temporal_rows
     attention = ("key for key (attention_layout otis)" if cfg.attention_layout == "otis"
                  else "qkv -> mha.in_proj and mha.out_proj -> proj folded (attention_layout fused)")
+    fit = ("interpolated to" if interpolated else "cut to" if temporal_rows > cfg.n_patches else "as is,")
     summary = (f"OTiS checkpoint {path}: variate rows {first}-{last} of {table.shape[0]} ({source}); temporal "
-               f"embedding of {temporal_rows} patches {'interpolated' if interpolated else 'cut'} to "
-               f"{cfg.n_patches}; attention {attention}; representation norm from {norm}; "
+               f"embedding of {temporal_rows} patches {fit} {cfg.n_patches}; attention {attention}; "
+               f"representation norm from {norm}; "
                f"{len(set(state) - used)} other tensors ignored")
     return {
         "path": str(path),
