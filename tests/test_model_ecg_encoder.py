@@ -387,3 +387,58 @@ def test_layer_decay_finds_every_otis_attention_parameter_in_its_block_group():
     decay_of = {name: g["weight_decay"] for g in groups for name in g["names"]}
     assert decay_of["ecg_encoder.blocks.1.attn.mha.in_proj_weight"] == decay_of["ecg_encoder.blocks.1.attn.qkv.weight"] > 0
     assert decay_of["ecg_encoder.blocks.1.attn.mha.in_proj_bias"] == 0.0
+
+
+# --- our own checkpoints through pre-training and feature extraction, both layouts -----------
+
+PRETRAIN_SECTION = {"seed": 42, "batch_size": 4, "epochs": 1, "lr": 1e-3, "betas": [0.9, 0.999], "weight_decay": 1e-7,
+                    "layer_decay": 0.75, "warmup_epochs": 1, "start_lr_ratio": 0.1, "min_lr_ratio": 0.1, "tau": 0.5,
+                    "max_views": 2, "view_dim": 16, "aggregator_dim": 32, "aggregator_heads": 4,
+                    "projection_dim": 8, "checkpoint": "best", "device": "cpu", "augment": {}}
+OTIS_INIT = {"aggregation": "attention", "init": "foundation", "align": False}
+
+
+@pytest.mark.parametrize("layout", ["otis", "fused"])
+def test_standin_and_otis_weights_reach_a_variant_and_its_checkpoint_round_trips(tmp_path, layout):
+    from echo2ecg.extract_ecg_features import load_variant
+    from echo2ecg.pretrain import PretrainConfig, VariantSpec, build_model, model_checkpoint
+
+    section = {**{f.name: getattr(SMALL, f.name) for f in dataclasses.fields(SMALL)}, "attention_layout": layout,
+               "otis_checkpoint": None, "otis_ecg_domain_offset": None}
+    cfg = PretrainConfig.from_dict(PRETRAIN_SECTION)
+    variant = VariantSpec.from_config("otis_init", OTIS_INIT)
+    # the stand-in's file (fit_ecg_encoder): {"encoder": state dict, "config": ...}
+    torch.manual_seed(5)
+    standin = ECGEncoder(ECGEncoderConfig.from_dict(section)).eval()
+    torch.save({"encoder": standin.state_dict(), "config": dataclasses.asdict(standin.cfg)}, tmp_path / "standin.pt")
+    model, origin = build_model(cfg, section, variant, foundation=str(tmp_path / "standin.pt"))
+    x = torch.randn(2, 12, 240)
+    with torch.no_grad():
+        assert torch.equal(model.eval().encode_ecg(x), standin(x))
+    assert any(".mha." in k for k in model.state_dict()) == (layout == "otis")
+    # best.pt as pre-training writes it; feature extraction rebuilds the model from its meta
+    meta = {"encoder": dataclasses.asdict(ECGEncoderConfig.from_dict(section)), "pretrain": PRETRAIN_SECTION}
+    torch.save(model_checkpoint(model, meta), tmp_path / "best.pt")
+    again, _ = load_variant(tmp_path / "best.pt", PRETRAIN_SECTION, "otis_init", OTIS_INIT)
+    with torch.no_grad():
+        assert torch.equal(again.encode_ecg(x), standin(x))
+    # OTiS weights in place of the stand-in: the variant's origin names the rows taken
+    state = write_otis_checkpoint(tmp_path / "otis.pth", SMALL)
+    model, origin = build_model(cfg, {**section, "otis_checkpoint": str(tmp_path / "otis.pth")}, variant)
+    assert "variate rows 5-16 of 39 (domain_offsets['ecg'] = 4)" in origin["foundation"]
+    with torch.no_grad():
+        assert torch.allclose(model.eval().encode_ecg(x), otis_reference_forward(state, SMALL, 4, x), atol=1e-4)
+
+
+def test_a_variant_checkpoint_from_before_the_layout_key_loads_as_fused(tmp_path):
+    from echo2ecg.extract_ecg_features import load_variant
+    from echo2ecg.pretrain import PretrainConfig, VariantSpec, build_model, model_checkpoint
+
+    section = {f.name: getattr(SMALL, f.name) for f in dataclasses.fields(SMALL) if f.name != "attention_layout"}
+    model, _ = build_model(PretrainConfig.from_dict(PRETRAIN_SECTION), {**section, "attention_layout": "fused"},
+                           VariantSpec.from_config("random_init", {**OTIS_INIT, "init": "random"}))
+    torch.save(model_checkpoint(model, {"encoder": section, "pretrain": PRETRAIN_SECTION}), tmp_path / "old.pt")
+    again, _ = load_variant(tmp_path / "old.pt", PRETRAIN_SECTION, "random_init", {**OTIS_INIT, "init": "random"})
+    x = torch.randn(2, 12, 240)
+    with torch.no_grad():
+        assert torch.equal(again.encode_ecg(x), model.eval().encode_ecg(x))
