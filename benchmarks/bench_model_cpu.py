@@ -36,12 +36,14 @@ from echo2ecg.model import ECGEncoderConfig, ViewAggregationConfig, build_echo2e
 from echo2ecg.model.ecg_encoder import count_parameters  # noqa: E402
 from echo2ecg.model.optimizer import build_optimizer  # noqa: E402
 
+# attention_layout: the paper's OTiS module for the paper preset, the demo's fused layout for the demo
+# candidates (benchmarks/bench_attention_layout.py compares the two)
 PRESETS = {
-    "paper_12x192_p24": dict(depth=12, embed_dim=192, n_heads=3, patch_size=24),
-    "4x96_p24": dict(depth=4, embed_dim=96, n_heads=3, patch_size=24),
-    "4x96_p48": dict(depth=4, embed_dim=96, n_heads=3, patch_size=48),
-    "3x64_p24": dict(depth=3, embed_dim=64, n_heads=2, patch_size=24),
-    "3x64_p48_h4": dict(depth=3, embed_dim=64, n_heads=4, patch_size=48),  # config.yaml's demo encoder today
+    "paper_12x192_p24": dict(depth=12, embed_dim=192, n_heads=3, patch_size=24, attention_layout="otis"),
+    "4x96_p24": dict(depth=4, embed_dim=96, n_heads=3, patch_size=24, attention_layout="fused"),
+    "4x96_p48": dict(depth=4, embed_dim=96, n_heads=3, patch_size=48, attention_layout="fused"),
+    "3x64_p24": dict(depth=3, embed_dim=64, n_heads=2, patch_size=24, attention_layout="fused"),
+    "3x64_p48_h4": dict(depth=3, embed_dim=64, n_heads=4, patch_size=48, attention_layout="fused"),  # config.yaml's demo encoder today
 }
 
 

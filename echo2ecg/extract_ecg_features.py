@@ -42,7 +42,8 @@ def load_variant(checkpoint_path: str | os.PathLike, pretrain_section: dict, var
     cfg = PretrainConfig.from_dict(dict(pretrain_section, **meta["pretrain"]))
     variant = VariantSpec.from_config(variant_name, variant_spec)
     shell = VariantSpec(variant.name, variant.aggregation, "random", variant.align)  # weights come from the checkpoint
-    model, _ = build_model(cfg, dict(meta["encoder"], otis_checkpoint=None), shell)
+    # checkpoints written before ecg_encoder.attention_layout existed hold the fused layout
+    model, _ = build_model(cfg, dict({"attention_layout": "fused"}, **meta["encoder"], otis_checkpoint=None), shell)
     model.load_state_dict(checkpoint["model"], strict=True)
     return model.eval(), meta
 

@@ -295,7 +295,7 @@ def build_model(cfg: PretrainConfig, ecg_section: dict, variant: VariantSpec, fo
         otis = ecg_section.get("otis_checkpoint")
         if otis:
             origin["otis"] = load_otis_checkpoint(encoder, otis, ecg_section.get("otis_ecg_domain_offset"))
-            origin["foundation"] = f"OTiS checkpoint {otis}"
+            origin["foundation"] = origin["otis"]["summary"]  # names the variate rows taken and the attention load
         else:
             if not foundation:
                 raise ValueError("variant init 'foundation' needs the fit_ecg_encoder stand-in (or an OTiS checkpoint)")

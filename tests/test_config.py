@@ -122,3 +122,27 @@ def test_the_mimic_iv_preset_carries_the_recipes_training_numbers_not_the_demos(
         24, 192, 12, 3, 1008)
     # the demo differs in these very keys, so the test would see a leak
     assert demo["pretrain"]["augment"] != pretrain["augment"] and demo["pretrain"]["lr"] != pretrain["lr"]
+
+
+def test_ecg_encoder_otis_keys_paper_preset_and_schema(default_config):
+    """The paper preset runs OTiS's attention module and reads the ECG rows from the checkpoint's
+    domain_offsets (null); the schema takes null or an integer >= 0 and only the two layouts."""
+    import yaml
+
+    from conftest import REPO
+    from echo2ecg.model.ecg_encoder import ECGEncoder, ECGEncoderConfig, count_parameters
+
+    paper = _merged(yaml.safe_load((REPO / "resources/presets/mimic_iv.yaml").read_text()))["ecg_encoder"]
+    assert paper["attention_layout"] == "otis" and paper["otis_ecg_domain_offset"] is None
+    assert abs(count_parameters(ECGEncoder(ECGEncoderConfig.from_dict(paper))) - 7.1e6) < 0.1e6
+    assert _merged({})["ecg_encoder"]["otis_ecg_domain_offset"] is None  # the demo default too
+    validate_config(default_config)
+    for value in (4, 0):
+        default_config["ecg_encoder"]["otis_ecg_domain_offset"] = value
+        validate_config(default_config)
+    for key, bad in (("otis_ecg_domain_offset", -1), ("otis_ecg_domain_offset", "four"),
+                     ("attention_layout", "timm")):
+        default_config["ecg_encoder"][key] = bad
+        with pytest.raises(ConfigError, match=rf"ecg_encoder\.{key}"):
+            validate_config(default_config)
+        default_config["ecg_encoder"][key] = {"otis_ecg_domain_offset": None, "attention_layout": "fused"}[key]

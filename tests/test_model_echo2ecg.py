@@ -10,15 +10,15 @@ TINY_AGG = ViewAggregationConfig(view_dim=16, dim=32, n_heads=4)
 
 
 def test_trainable_parameters_at_the_paper_preset():
-    model = build_echo2ecg()
+    model = build_echo2ecg()  # OTiS's attention module (attention_layout otis), as the paper
     total = count_parameters(model)
-    assert total == 10_691_680
-    assert count_parameters(model.ecg_encoder) == 5_345_376
+    assert count_parameters(model.ecg_encoder) == otis_parameter_count(ECGEncoderConfig())
     assert count_parameters(model.view_aggregator) == 4_723_712
     assert count_parameters(model.ecg_head) == 192 * 512 and count_parameters(model.echo_head) == 1024 * 512
-    # the paper's 12.5 M counts the encoder as OTiS's module does (doubled attention projections)
-    in_otis_terms = total - count_parameters(model.ecg_encoder) + otis_parameter_count(ECGEncoderConfig())
-    assert abs(in_otis_terms - 12.5e6) < 0.1e6
+    assert abs(total - 12.5e6) < 0.1e6  # the paper's 12.5 M
+    # the fused layout: 4 D (D + 1) fewer per block
+    fused = build_echo2ecg(ECGEncoderConfig(attention_layout="fused"))
+    assert total - count_parameters(fused) == 12 * 4 * 192 * 193
 
 
 def batch(B=6, V=5, seed=0):

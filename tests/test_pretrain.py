@@ -33,7 +33,8 @@ from echo2ecg.pretrain import (
 REPO = Path(__file__).resolve().parents[1]
 T_STORED, VIEW_DIM = 240, 16
 ECG_SECTION = {"patch_size": 24, "n_samples": 96, "embed_dim": 16, "depth": 1, "n_heads": 2, "mlp_ratio": 2.0,
-               "drop_path": 0.1, "ln_eps": 1e-6, "otis_checkpoint": None, "otis_ecg_domain_offset": 0}
+               "drop_path": 0.1, "ln_eps": 1e-6, "attention_layout": "fused", "otis_checkpoint": None,
+               "otis_ecg_domain_offset": None}
 PRETRAIN_SECTION = {"seed": 42, "batch_size": 4, "epochs": 3, "lr": 2e-3, "betas": [0.9, 0.999], "weight_decay": 1e-7,
                     "layer_decay": 0.75, "warmup_epochs": 1, "start_lr_ratio": 0.1, "min_lr_ratio": 0.1, "tau": 0.5,
                     "max_views": 4, "view_dim": VIEW_DIM, "aggregator_dim": 32, "aggregator_heads": 4,

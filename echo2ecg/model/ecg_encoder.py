@@ -8,14 +8,16 @@ channels as in OTiS: the first ``D/2`` channels carry a learnable *variate embed
 1-D sin-cos *temporal embedding* over the patch index. The representation is
 ``LayerNorm(mean of the patch tokens)`` (CLS excluded).
 
-Parameters at the paper preset (12 blocks, 192-d, 3 heads): 5,345,376 -- not the 7.1 M the
-paper quotes. The difference is OTiS's attention module: it feeds its own ``qkv`` projection
-into an ``nn.MultiheadAttention`` that projects q, k and v *again* (``in_proj``) and projects
-the output again (``out_proj``) before ``proj``; 4 D (D + 1) = 148,224 parameters per block,
-1,778,688 in all, 7,124,064 with them. The two stacked linear maps compute exactly one linear
-map, so this module has one projection each way and :func:`load_otis_checkpoint` folds the
-pairs of an OTiS checkpoint into it (``W = W_in W_qkv``, ``W = W_proj W_out``): the same
-function, fewer parameters and FLOPs. See :func:`otis_parameter_count`.
+Attention comes in two parameterisations (``attention_layout``, config
+``ecg_encoder.attention_layout``), the same function at load, different models to fine-tune:
+
+- ``otis``: OTiS's own module -- ``attn.qkv`` (Linear D -> 3D), then ``attn.mha`` (an
+  ``nn.MultiheadAttention`` that projects q, k and v again with its ``in_proj`` and the output
+  with its ``out_proj``), then ``attn.proj`` (Linear D -> D). An OTiS checkpoint loads key for
+  key. 7,124,064 parameters at the paper preset (the paper's 7.1 M); the paper fine-tunes this.
+- ``fused``: each stacked pair of linear maps as the one map it computes (``W = W_in W_qkv``,
+  ``W = W_proj W_out``); an OTiS checkpoint is folded at load. 5,345,376 parameters at the paper
+  preset, 4 D (D + 1) = 148,224 fewer per block; fewer FLOPs.
 """
 from __future__ import annotations
 
@@ -27,6 +29,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+
+ATTENTION_LAYOUTS = ("otis", "fused")
 
 
 @dataclass
@@ -41,6 +46,11 @@ class ECGEncoderConfig:
     qkv_bias: bool = True
     drop_path: float = 0.1  # stochastic depth of the last block (linear in depth), training only
     ln_eps: float = 1e-6
+    attention_layout: str = "otis"  # "otis" (OTiS's qkv -> MultiheadAttention -> proj) or "fused"
+
+    def __post_init__(self):
+        if self.attention_layout not in ATTENTION_LAYOUTS:
+            raise ValueError(f"attention_layout must be one of {ATTENTION_LAYOUTS}, got {self.attention_layout!r}")
 
     @property
     def n_patches(self) -> int:
@@ -82,6 +92,8 @@ class DropPath(nn.Module):
 
 
 class Attention(nn.Module):
+    """``fused`` layout: one qkv projection and one output projection."""
+
     def __init__(self, dim: int, n_heads: int, qkv_bias: bool):
         super().__init__()
         if dim % n_heads:
@@ -97,6 +109,31 @@ class Attention(nn.Module):
         return self.proj(x.transpose(1, 2).reshape(B, N, D))
 
 
+class OTiSAttention(nn.Module):
+    """``otis`` layout, OTiS's module: ``qkv`` -> ``mha`` (nn.MultiheadAttention, its own in_proj and
+    out_proj) -> ``proj``; the state dict keys are OTiS's (``qkv.*``, ``mha.in_proj_*``,
+    ``mha.out_proj.*``, ``proj.*``)."""
+
+    def __init__(self, dim: int, n_heads: int, qkv_bias: bool):
+        super().__init__()
+        if dim % n_heads:
+            raise ValueError(f"embed_dim {dim} is not divisible by n_heads {n_heads}")
+        self.n_heads = n_heads
+        self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
+        self.mha = nn.MultiheadAttention(dim, n_heads, batch_first=True)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q, k, v = self.qkv(x).chunk(3, dim=-1)
+        return self.proj(self.mha(q, k, v, need_weights=False)[0])
+
+
+def build_attention(layout: str, dim: int, n_heads: int, qkv_bias: bool) -> nn.Module:
+    if layout not in ATTENTION_LAYOUTS:
+        raise ValueError(f"attention_layout must be one of {ATTENTION_LAYOUTS}, got {layout!r}")
+    return (OTiSAttention if layout == "otis" else Attention)(dim, n_heads, qkv_bias)
+
+
 class MLP(nn.Module):
     def __init__(self, dim: int, hidden: int):
         super().__init__()
@@ -110,10 +147,11 @@ class MLP(nn.Module):
 class Block(nn.Module):
     """Pre-norm transformer block (timm ViT layout: norm1, attn, norm2, mlp.fc1, mlp.fc2)."""
 
-    def __init__(self, dim: int, n_heads: int, mlp_ratio: float, qkv_bias: bool, drop_path: float, ln_eps: float):
+    def __init__(self, dim: int, n_heads: int, mlp_ratio: float, qkv_bias: bool, drop_path: float, ln_eps: float,
+                 attention_layout: str = "fused"):
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=ln_eps)
-        self.attn = Attention(dim, n_heads, qkv_bias)
+        self.attn = build_attention(attention_layout, dim, n_heads, qkv_bias)
         self.norm2 = nn.LayerNorm(dim, eps=ln_eps)
         self.mlp = MLP(dim, int(dim * mlp_ratio))
         self.drop_path = DropPath(drop_path)
@@ -151,7 +189,8 @@ class ECGEncoder(nn.Module):
         self.register_buffer("temporal_embedding", sincos_embedding(cfg.n_patches, half))
         rates = torch.linspace(0, cfg.drop_path, cfg.depth).tolist()
         self.blocks = nn.ModuleList(
-            Block(cfg.embed_dim, cfg.n_heads, cfg.mlp_ratio, cfg.qkv_bias, rate, cfg.ln_eps) for rate in rates
+            Block(cfg.embed_dim, cfg.n_heads, cfg.mlp_ratio, cfg.qkv_bias, rate, cfg.ln_eps, cfg.attention_layout)
+            for rate in rates
         )
         self.norm = nn.LayerNorm(cfg.embed_dim, eps=cfg.ln_eps)
         self._init_weights()
@@ -200,53 +239,116 @@ def count_parameters(module: nn.Module, trainable_only: bool = True) -> int:
 
 
 def otis_parameter_count(cfg: ECGEncoderConfig) -> int:
-    """Parameters OTiS's own module has for ``cfg``: ours plus the doubled attention projections.
-
-    Per block OTiS adds ``nn.MultiheadAttention``'s in_proj (3 D x D + 3 D) and out_proj
-    (D x D + D) on top of ``qkv`` and ``proj``; its pooled-feature norm matches our ``norm``.
-    """
-    D = cfg.embed_dim
-    return count_parameters(ECGEncoder(cfg)) + cfg.depth * 4 * D * (D + 1)
+    """Parameters of OTiS's own module for ``cfg`` (the ``otis`` attention layout), whatever ``cfg``'s layout."""
+    return count_parameters(ECGEncoder(dataclasses.replace(cfg, attention_layout="otis")))
 
 
 # --- OTiS checkpoints ---------------------------------------------------------------------
 
+OTIS_LAYOUT = ("an OTiS pre-training checkpoint, torch.save'd {'model': state_dict, 'domain_offsets': {'ecg': k, ...}, "
+               "'args': ..., ...} whose state_dict has patch_embed.{proj,norm}.*, cls_token, pos_embed_x, "
+               "pos_embed_y.weight (variate table of all domains), blocks.<i>.{norm1, attn.qkv, attn.mha.in_proj_*, "
+               "attn.mha.out_proj, attn.proj, norm2, mlp.fc1, mlp.fc2}.* and norm.* (or fc_norm.*), and no "
+               "classification head")
+BLOCK_KEYS = ("norm1.weight", "norm1.bias", "norm2.weight", "norm2.bias", "mlp.fc1.weight", "mlp.fc1.bias",
+              "mlp.fc2.weight", "mlp.fc2.bias", "attn.qkv.weight", "attn.qkv.bias", "attn.mha.in_proj_weight",
+              "attn.mha.in_proj_bias", "attn.mha.out_proj.weight", "attn.mha.out_proj.bias", "attn.proj.weight",
+              "attn.proj.bias")
+
+
+class OTiSCheckpointError(ValueError):
+    """A file that is not a usable OTiS pre-training checkpoint (the message names the file and the layout)."""
+
+
 def _read_checkpoint(path: str | Path) -> dict:
-    # OTiS/MAE checkpoints may carry their argparse Namespace next to the weights
-    with torch.serialization.safe_globals([argparse.Namespace]):
-        return torch.load(path, map_location="cpu", weights_only=True)
+    """The checkpoint dict of an OTiS file, or :class:`OTiSCheckpointError` naming the file and the expected layout."""
+    path = Path(path)
+    if not path.is_file():
+        raise OTiSCheckpointError(f"{path}: no such OTiS checkpoint file")
+    try:
+        # OTiS/MAE checkpoints may carry their argparse Namespace next to the weights
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # truncated zip, pickle of other classes, not a torch file at all
+        raise OTiSCheckpointError(f"{path}: cannot be read as a torch checkpoint with weights_only=True "
+                                  f"({type(error).__name__}: {str(error).splitlines()[0][:200]}); expected "
+                                  f"{OTIS_LAYOUT}") from None
+    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("model"), dict):
+        what = (f"a dict with keys {sorted(map(str, checkpoint))[:8]}" if isinstance(checkpoint, dict)
+                else f"a {type(checkpoint).__name__}")
+        hint = (" (this is an Echo2ECG checkpoint, not OTiS's: our own encoder weights load with load_state_dict)"
+                if isinstance(checkpoint, dict) and ("encoder" in checkpoint or "meta" in checkpoint) else "")
+        raise OTiSCheckpointError(f"{path}: holds {what}, no 'model' state dict{hint}; expected {OTIS_LAYOUT}")
+    return checkpoint
+
+
+def _check_otis_state(path: Path, checkpoint: dict, depth: int) -> None:
+    """Refuse fine-tuned OTiS models and files missing encoder weights, listing what is wrong."""
+    state = checkpoint["model"]
+    head = sorted(k for k in state if k.startswith("head."))
+    if head:
+        raise OTiSCheckpointError(
+            f"{path}: a fine-tuned OTiS model (classification head {', '.join(head)}"
+            f"{'' if 'domain_offsets' in checkpoint else ', no domain_offsets'}); Echo2ECG starts from OTiS's "
+            f"pre-trained weights: expected {OTIS_LAYOUT}")
+    needed = ["patch_embed.proj.weight", "patch_embed.proj.bias", "patch_embed.norm.weight", "patch_embed.norm.bias",
+              "cls_token", "pos_embed_x", "pos_embed_y.weight"]
+    needed += [f"blocks.{i}.{k}" for i in range(depth) for k in BLOCK_KEYS]
+    missing = [k for k in needed if k not in state]
+    if "norm.weight" not in state and "fc_norm.weight" not in state:
+        missing.append("norm.weight (or fc_norm.weight)")
+    if missing:
+        raise OTiSCheckpointError(f"{path}: the state dict lacks {len(missing)} encoder weight(s) for depth {depth}: "
+                                  f"{', '.join(missing[:6])}{' ...' if len(missing) > 6 else ''}; expected {OTIS_LAYOUT}")
+    extra = sorted({int(k.split(".")[1]) for k in state if k.startswith("blocks.")} - set(range(depth)))
+    if extra:
+        raise OTiSCheckpointError(f"{path}: the checkpoint has blocks {extra} beyond the encoder's depth {depth}: "
+                                  f"a deeper OTiS than ecg_encoder.depth")
 
 
 def load_otis_checkpoint(encoder: ECGEncoder, path: str | Path, ecg_domain_offset: int | None = None) -> dict:
-    """Load an OTiS checkpoint (``{"model": state_dict, "domain_offsets": {"ecg": k}, ...}``) into ``encoder``.
+    """Load an OTiS pre-training checkpoint (``{"model": state_dict, "domain_offsets": {"ecg": k}, ...}``) into ``encoder``.
 
-    - variate table ``pos_embed_y.weight`` (e.g. 39 rows over several domains, row 0 padding):
-      rows ``k + 1 .. k + n_leads`` of the ECG domain (offset ``k`` = ``ecg_domain_offset`` or the
-      checkpoint's ``domain_offsets["ecg"]``), plus a zero padding row;
+    - variate table ``pos_embed_y.weight`` (39 rows over several domains in OTiS, row 0 padding):
+      rows ``k + 1 .. k + n_leads`` of the ECG domain, plus a zero padding row. ``k`` is
+      ``ecg_domain_offset`` when given (config ``ecg_encoder.otis_ecg_domain_offset``), else the
+      checkpoint's ``domain_offsets["ecg"]`` (OTiS puts ECG at 4: rows 5-16);
     - temporal table ``pos_embed_x`` ``(1, 1 + P_ckpt, D/2)``: its CLS row is added to our
       ``cls_token``'s temporal half (OTiS adds it there), the rest cut or linearly interpolated
       to our patch count;
-    - attention: OTiS's ``qkv`` followed by ``mha.in_proj`` and ``mha.out_proj`` followed by
-      ``proj`` are folded into our single ``qkv`` and ``proj`` (exactly the same function);
-    - ``fc_norm`` (fine-tuned models) or else ``norm`` (pre-trained MAE encoders) -> ``norm``;
-      decoder, heads and anything else are reported as ignored.
-    Returns a report of what was loaded. Raises if an encoder weight is missing or mis-shaped.
+    - attention: ``otis`` layout key for key (``qkv``, ``mha.in_proj_*``, ``mha.out_proj.*``,
+      ``proj``); ``fused`` layout folds each pair into one map (``W = W_in W_qkv``,
+      ``W = W_proj W_out``; exactly the same function);
+    - ``fc_norm`` if present, else ``norm`` -> ``norm``; decoder, mask token and anything else
+      are reported as ignored.
+    Returns a report of what was loaded (``summary``: one line for the logs). Raises
+    :class:`OTiSCheckpointError` (naming the file and the expected layout) for a file that is not
+    OTiS's pre-training checkpoint: unreadable or truncated, not a checkpoint dict, a fine-tuned
+    model (classification head), missing or mis-shaped encoder weights, no ECG domain offset.
     """
-    checkpoint = _read_checkpoint(path)
-    state = checkpoint.get("model", checkpoint)
-    if ecg_domain_offset is None:
-        offsets = checkpoint.get("domain_offsets") or {}
-        if "ecg" not in offsets:
-            raise ValueError(f"{path}: no domain_offsets['ecg'] in the checkpoint; configure ecg_encoder.otis_ecg_domain_offset")
-        ecg_domain_offset = int(offsets["ecg"])
+    path = Path(path)
     cfg = encoder.cfg
+    checkpoint = _read_checkpoint(path)
+    _check_otis_state(path, checkpoint, cfg.depth)
+    state = checkpoint["model"]
+    offsets = checkpoint.get("domain_offsets")
+    checkpoint_offset = offsets.get("ecg") if isinstance(offsets, dict) else None
+    if ecg_domain_offset is None:
+        if checkpoint_offset is None:
+            raise OTiSCheckpointError(
+                f"{path}: no domain_offsets['ecg'] in the checkpoint (domain_offsets = {offsets!r}), so the ECG rows of "
+                f"its variate table are unknown; set ecg_encoder.otis_ecg_domain_offset (OTiS's own code puts ECG "
+                f"at 4) or use OTiS's pre-training checkpoint")
+        ecg_domain_offset, source = int(checkpoint_offset), f"domain_offsets['ecg'] = {int(checkpoint_offset)}"
+    else:
+        source = f"ecg_encoder.otis_ecg_domain_offset = {ecg_domain_offset}"
+        if checkpoint_offset is not None and int(checkpoint_offset) != ecg_domain_offset:
+            source += f", overriding the checkpoint's domain_offsets['ecg'] = {int(checkpoint_offset)}"
     ours = encoder.state_dict()
     new: dict[str, torch.Tensor] = {}
     used: set[str] = set()
 
     def take(key: str) -> torch.Tensor:
-        if key not in state:
-            raise KeyError(f"{path}: OTiS checkpoint lacks {key}")
         used.add(key)
         return state[key].float()
 
@@ -254,20 +356,20 @@ def load_otis_checkpoint(encoder: ECGEncoder, path: str | Path, ecg_domain_offse
         new[name] = take(name)
     width, patch = new["patch_embed.proj.weight"].shape[0], new["patch_embed.proj.weight"].shape[-1]
     if (width, patch) != (cfg.embed_dim, cfg.patch_size):
-        raise ValueError(f"{path}: checkpoint has embed_dim {width} and patch_size {patch}, the encoder expects "
-                         f"{cfg.embed_dim} and {cfg.patch_size}: shape mismatch")
+        raise OTiSCheckpointError(f"{path}: checkpoint has embed_dim {width} and patch_size {patch}, the encoder "
+                                  f"expects {cfg.embed_dim} and {cfg.patch_size}: shape mismatch")
     table = take("pos_embed_y.weight")
-    rows = table[ecg_domain_offset + 1: ecg_domain_offset + 1 + cfg.n_leads]
+    first, last = ecg_domain_offset + 1, ecg_domain_offset + cfg.n_leads  # inclusive row numbers
+    rows = table[first:last + 1]
     if rows.shape[0] != cfg.n_leads:
-        raise ValueError(f"{path}: variate table has {table.shape[0]} rows, no {cfg.n_leads} ECG rows after offset {ecg_domain_offset}")
+        raise OTiSCheckpointError(f"{path}: variate table has {table.shape[0]} rows, no {cfg.n_leads} ECG rows "
+                                  f"after offset {ecg_domain_offset} ({source})")
     new["variate_embedding.weight"] = torch.cat([torch.zeros(1, table.shape[1]), rows])
     cls = take("cls_token").clone()
-    temporal_rows = None
-    if "pos_embed_x" in state:
-        pos_x = take("pos_embed_x")[0]
-        cls[..., cls.shape[-1] // 2:] += pos_x[0]
-        temporal_rows = pos_x.shape[0] - 1
-        new["temporal_embedding"] = fit_temporal_table(pos_x[1:], cfg.n_patches)
+    pos_x = take("pos_embed_x")[0]
+    cls[..., cls.shape[-1] // 2:] += pos_x[0]
+    temporal_rows = pos_x.shape[0] - 1
+    new["temporal_embedding"] = fit_temporal_table(pos_x[1:], cfg.n_patches)
     new["cls_token"] = cls
     D = cfg.embed_dim
     for i in range(cfg.depth):
@@ -275,38 +377,52 @@ def load_otis_checkpoint(encoder: ECGEncoder, path: str | Path, ecg_domain_offse
         for name in ("norm1.weight", "norm1.bias", "norm2.weight", "norm2.bias",
                      "mlp.fc1.weight", "mlp.fc1.bias", "mlp.fc2.weight", "mlp.fc2.bias"):
             new[b + name] = take(b + name)
-        w_qkv, b_qkv = take(b + "attn.qkv.weight"), take(b + "attn.qkv.bias")
-        w_proj, b_proj = take(b + "attn.proj.weight"), take(b + "attn.proj.bias")
-        if b + "attn.mha.in_proj_weight" in state:  # OTiS's doubled projections: fold them
-            w_in, b_in = take(b + "attn.mha.in_proj_weight"), take(b + "attn.mha.in_proj_bias")
-            w_out, b_out = take(b + "attn.mha.out_proj.weight"), take(b + "attn.mha.out_proj.bias")
-            w_parts, b_parts = [], []
-            for j in range(3):
-                wi, bi = w_in[j * D:(j + 1) * D], b_in[j * D:(j + 1) * D]
-                w_parts.append(wi @ w_qkv[j * D:(j + 1) * D])
-                b_parts.append(wi @ b_qkv[j * D:(j + 1) * D] + bi)
-            w_qkv, b_qkv = torch.cat(w_parts), torch.cat(b_parts)
-            w_proj, b_proj = w_proj @ w_out, w_proj @ b_out + b_proj
-        new[b + "attn.qkv.weight"], new[b + "attn.qkv.bias"] = w_qkv, b_qkv
-        new[b + "attn.proj.weight"], new[b + "attn.proj.bias"] = w_proj, b_proj
+        attn = {k: take(b + "attn." + k) for k in ("qkv.weight", "qkv.bias", "mha.in_proj_weight", "mha.in_proj_bias",
+                                                   "mha.out_proj.weight", "mha.out_proj.bias", "proj.weight", "proj.bias")}
+        if cfg.attention_layout == "otis":  # OTiS's module: key for key
+            new.update({b + "attn." + k: v for k, v in attn.items()})
+            continue
+        w_qkv, b_qkv, w_in, b_in = attn["qkv.weight"], attn["qkv.bias"], attn["mha.in_proj_weight"], attn["mha.in_proj_bias"]
+        if w_qkv.shape != (3 * D, D) or w_in.shape != (3 * D, D):
+            raise OTiSCheckpointError(f"{path}: {b}attn.qkv / attn.mha.in_proj_weight have shapes {tuple(w_qkv.shape)} / "
+                                      f"{tuple(w_in.shape)}, the encoder expects {(3 * D, D)}: shape mismatch")
+        w_parts, b_parts = [], []
+        for j in range(3):  # q, k, v: in_proj's j-th block after qkv's j-th block
+            wi, bi = w_in[j * D:(j + 1) * D], b_in[j * D:(j + 1) * D]
+            w_parts.append(wi @ w_qkv[j * D:(j + 1) * D])
+            b_parts.append(wi @ b_qkv[j * D:(j + 1) * D] + bi)
+        w_proj, w_out = attn["proj.weight"], attn["mha.out_proj.weight"]
+        new[b + "attn.qkv.weight"], new[b + "attn.qkv.bias"] = torch.cat(w_parts), torch.cat(b_parts)
+        new[b + "attn.proj.weight"] = w_proj @ w_out
+        new[b + "attn.proj.bias"] = w_proj @ attn["mha.out_proj.bias"] + attn["proj.bias"]
     norm = "fc_norm" if "fc_norm.weight" in state else "norm"
     new["norm.weight"], new["norm.bias"] = take(norm + ".weight"), take(norm + ".bias")
     for key, value in new.items():
         if key not in ours or ours[key].shape != value.shape:
-            raise ValueError(f"{path}: {key} has shape {tuple(value.shape)}, the encoder expects "
-                             f"{tuple(ours[key].shape) if key in ours else 'no such key'}")
-    missing = sorted(set(ours) - set(new))  # only the temporal table, when the checkpoint has none
-    encoder.load_state_dict({**ours, **new}, strict=True)
+            raise OTiSCheckpointError(f"{path}: {key} has shape {tuple(value.shape)}, the encoder expects "
+                                      f"{tuple(ours[key].shape) if key in ours else 'no such key'}: shape mismatch")
+    assert set(new) == set(ours), sorted(set(ours) ^ set(new))  # every encoder weight comes from the checkpoint
+    encoder.load_state_dict(new, strict=True)
+    interpolated = cfg.n_patches > temporal_rows
+    attention = ("key for key (attention_layout otis)" if cfg.attention_layout == "otis"
+                 else "qkv -> mha.in_proj and mha.out_proj -> proj folded (attention_layout fused)")
+    fit = ("interpolated to" if interpolated else "cut to" if temporal_rows > cfg.n_patches else "as is,")
+    summary = (f"OTiS checkpoint {path}: variate rows {first}-{last} of {table.shape[0]} ({source}); temporal "
+               f"embedding of {temporal_rows} patches {fit} {cfg.n_patches}; attention {attention}; "
+               f"representation norm from {norm}; "
+               f"{len(set(state) - used)} other tensors ignored")
     return {
         "path": str(path),
+        "summary": summary,
         "ecg_domain_offset": ecg_domain_offset,
-        "variate_rows": [ecg_domain_offset + 1, ecg_domain_offset + 1 + cfg.n_leads],
+        "ecg_domain_offset_source": source,
+        "variate_rows": [first, last],
         "variate_table_rows": int(table.shape[0]),
         "temporal_patches_checkpoint": temporal_rows,
         "temporal_patches_model": cfg.n_patches,
-        "temporal_interpolated": temporal_rows is not None and cfg.n_patches > temporal_rows,
-        "folded_attention_blocks": sum(f"blocks.{i}.attn.mha.in_proj_weight" in state for i in range(cfg.depth)),
+        "temporal_interpolated": interpolated,
+        "attention_layout": cfg.attention_layout,
+        "folded_attention_blocks": cfg.depth if cfg.attention_layout == "fused" else 0,
         "representation_norm_from": norm,
-        "kept_initialised": missing,
         "ignored": sorted(set(state) - used),
     }

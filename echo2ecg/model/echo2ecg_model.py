@@ -1,9 +1,9 @@
 """The Echo2ECG model: ECG encoder, echo view aggregator and two projection heads (paper Fig. 1).
 
 The frozen echo encoder is not part of it: studies arrive as their stored 512-d view
-embeddings. Trainable parameters at the paper preset: 10,691,680 (ECG encoder 5,345,376,
-attention aggregator 4,723,712, heads 98,304 + 524,288); in OTiS's accounting of the encoder
-(doubled attention projections, see ``ecg_encoder``) 12,470,368, the paper's "12.5 M".
+embeddings. Trainable parameters at the paper preset: 12,470,368, the paper's "12.5 M" (ECG
+encoder 7,124,064 with OTiS's attention module, attention aggregator 4,723,712, heads 98,304 +
+524,288); 10,691,680 with the encoder's ``fused`` attention layout (see ``ecg_encoder``).
 """
 from __future__ import annotations
 
