@@ -92,6 +92,11 @@ def _check_pretrain(config: dict) -> None:
         raise ConfigError(f"config key ecg_encoder.n_samples: {ecg['n_samples']} is longer than the preprocessed "
                           f"ECGs (ecg_preprocessing.n_samples {config['ecg_preprocessing']['n_samples']})")
     pretrain = config["pretrain"]
+    replicates = pretrain["replicates"]
+    if "seed" in pretrain and pretrain["seed"] != replicates[0]:
+        raise ConfigError(f"config key pretrain.seed: {pretrain['seed']} is replaced by pretrain.replicates "
+                          f"({replicates}); set pretrain.replicates: [{pretrain['seed']}] (or list several seeds) "
+                          "and remove pretrain.seed")
     if pretrain["aggregator_dim"] % pretrain["aggregator_heads"]:
         raise ConfigError(f"config key pretrain.aggregator_heads: {pretrain['aggregator_heads']} does not divide "
                           f"pretrain.aggregator_dim {pretrain['aggregator_dim']}")
