@@ -102,7 +102,8 @@ def aligned_table(ecgs, pairs, phenotypes, splits, cohort, strength: float, dim:
 
 
 def write_contract_features(results: Path, strengths: dict[str, float], pretrain_cohorts, downstream_cohorts,
-                            dim: int = 16, aligned_dim: int = 512, replicate: str = "seed42") -> list[Path]:
+                            dim: int = 16, aligned_dim: int = 512, replicate: str = "seed42",
+                            noise_seed: int = 0) -> list[Path]:
     """Write features/{variant}/{replicate}/{cohort}.parquet for every cohort and aligned_{cohort}.parquet
     for the pre-training cohorts, from the run's own index tables under ``results/tables``."""
     tables = {name: pd.read_parquet(results / "tables" / f"{name}.parquet")
@@ -113,11 +114,12 @@ def write_contract_features(results: Path, strengths: dict[str, float], pretrain
         out.mkdir(parents=True, exist_ok=True)
         for cohort in [*pretrain_cohorts, *downstream_cohorts]:
             path = out / f"{cohort}.parquet"
-            feature_table(**tables, cohort=cohort, strength=strength, dim=dim, seed=i).to_parquet(path, index=False)
+            feature_table(**tables, cohort=cohort, strength=strength, dim=dim, seed=noise_seed + i).to_parquet(path, index=False)
             written.append(path)
         for cohort in pretrain_cohorts:
             path = out / f"aligned_{cohort}.parquet"
-            aligned_table(**tables, cohort=cohort, strength=strength, dim=aligned_dim, seed=i).to_parquet(path, index=False)
+            aligned_table(**tables, cohort=cohort, strength=strength, dim=aligned_dim, seed=noise_seed + i).to_parquet(
+                path, index=False)
             written.append(path)
     return written
 
