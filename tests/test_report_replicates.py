@@ -141,3 +141,16 @@ def test_pretrain_seed_is_replaced_by_replicates(tmp_path):
         validate_config({**config, "pretrain": {**config["pretrain"], "replicates": [42, 42]}})
     with pytest.raises(ConfigError, match="pretrain.replicates"):
         validate_config({**config, "pretrain": {**config["pretrain"], "replicates": []}})
+
+
+def test_replicates_from_the_command_line_become_integers():
+    """Snakemake passes --config 'pretrain={replicates: [42, 43]}' as strings; they must validate as seeds."""
+    import yaml
+    from pathlib import Path
+
+    from echo2ecg.config import resolve_config
+
+    config = yaml.safe_load((Path(__file__).resolve().parents[1] / "config.yaml").read_text())
+    config["pretrain"]["replicates"] = ["42", "43"]
+    validate_config(resolve_config(config))
+    assert config["pretrain"]["replicates"] == [42, 43]
