@@ -92,6 +92,11 @@ def _check_pretrain(config: dict) -> None:
         raise ConfigError(f"config key ecg_encoder.n_samples: {ecg['n_samples']} is longer than the preprocessed "
                           f"ECGs (ecg_preprocessing.n_samples {config['ecg_preprocessing']['n_samples']})")
     pretrain = config["pretrain"]
+    replicates = pretrain["replicates"]
+    if "seed" in pretrain and pretrain["seed"] != replicates[0]:
+        raise ConfigError(f"config key pretrain.seed: {pretrain['seed']} is replaced by pretrain.replicates "
+                          f"({replicates}); set pretrain.replicates: [{pretrain['seed']}] (or list several seeds) "
+                          "and remove pretrain.seed")
     if pretrain["aggregator_dim"] % pretrain["aggregator_heads"]:
         raise ConfigError(f"config key pretrain.aggregator_heads: {pretrain['aggregator_heads']} does not divide "
                           f"pretrain.aggregator_dim {pretrain['aggregator_dim']}")
@@ -127,11 +132,16 @@ def resolve_config(config: dict) -> dict:
       any cohort replaces the demo set as a whole: Snakemake merges config files key by key, so a
       user's file cannot remove the default's entries; keeping the demo set in its own key means
       no demo cohort, and no demo path such as ``demographics``, reaches a user's cohort.
+    * ``pretrain.replicates`` given on the command line (strings of digits) become integers.
     * Roots of synthetic cohorts given as relative paths are relative to :func:`synthetic_root`;
       a root already under it is kept (idempotent).
     """
     if not config.get("cohorts"):
         config["cohorts"] = copy.deepcopy(config.get("demo_cohorts") or {})
+    pretrain = config.get("pretrain")
+    if isinstance(pretrain, dict) and isinstance(pretrain.get("replicates"), list):
+        # --config 'pretrain={replicates: [42, 43]}' arrives as strings (Snakemake parses nested values as text)
+        pretrain["replicates"] = [int(s) if isinstance(s, str) and s.isdigit() else s for s in pretrain["replicates"]]
     base = os.path.normpath(synthetic_root(config))
     for spec in config["cohorts"].values():
         if not isinstance(spec, dict) or not spec.get("synthetic"):

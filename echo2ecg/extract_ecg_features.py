@@ -1,10 +1,10 @@
 """Feature files of a trained variant (rules extract_ecg_features, extract_aligned_embeddings, embed_own_ecgs).
 
-- ``results/features/{variant}/{cohort}.parquet``: one row per preprocessed ECG of the cohort
+- ``results/features/{variant}/{replicate}/{cohort}.parquet``: one row per preprocessed ECG of the cohort
   whose patient has a split: ``ecg_id`` (str), ``split`` (train/val/test), ``f0 .. f{D-1}``
   float32 -- the ECG encoder's representation (LayerNorm of the mean patch token), no projection
   head, no L2 normalisation; the first ``n_samples`` samples, no augmentation.
-- ``results/features/{variant}/aligned_{cohort}.parquet`` (pre-training cohorts): ``kind``
+- ``results/features/{variant}/{replicate}/aligned_{cohort}.parquet`` (pre-training cohorts): ``kind``
   (``ecg`` | ``study``), ``id``, ``split``, ``z0 .. z{511}`` float32: the aligned ECG embeddings
   and the aligned study embeddings (all the study's stored view embeddings, up to ``max_views``;
   for single-view variants the mean of the study's valid views, as the authors' retrieval switches

@@ -39,6 +39,7 @@ class StandinConfig:
     """``ecg_encoder.standin`` of config.yaml."""
 
     seed: int = 7321
+    init_seed: int = 42  # the encoder's initial weights: its own key, shared by every pre-training replicate
     n_patients: int = 2000
     mask_ratio: float = 0.75
     decoder_dim: int = 64
@@ -186,7 +187,7 @@ def lvef_readout_r2(features: np.ndarray, lvef: np.ndarray, folds: int = 5, alph
 
 
 def fit_ecg_encoder(encoder_section: dict, standin_section: dict, preprocessing: ECGPreprocessing,
-                    log: logging.Logger, init_seed: int = 42) -> tuple[dict, dict]:
+                    log: logging.Logger) -> tuple[dict, dict]:
     """Fit the stand-in; returns (checkpoint dict with the encoder's state dict, metrics)."""
     started = time.perf_counter()
     cfg = StandinConfig.from_dict(standin_section)
@@ -199,7 +200,7 @@ def fit_ecg_encoder(encoder_section: dict, standin_section: dict, preprocessing:
     held_x, held_lvef = torch.from_numpy(corpus[:n_held]), lvef[:n_held]
     log.info("corpus: %d training ECGs, %d held out (%.1f s)", len(train_x), n_held, time.perf_counter() - started)
 
-    torch.manual_seed(init_seed)  # the same initial encoder the variants start from with init: random
+    torch.manual_seed(cfg.init_seed)  # standin.init_seed: not a pre-training seed (every replicate shares the stand-in)
     encoder = ECGEncoder(enc_cfg)
     torch.manual_seed(cfg.seed)
     model = MaskedReconstruction(encoder, cfg.decoder_dim, cfg.decoder_depth, enc_cfg.n_heads)

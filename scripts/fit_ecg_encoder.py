@@ -16,8 +16,7 @@ started = dt.datetime.now(dt.timezone.utc)
 log = stage_logger("fit_ecg_encoder", snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
 checkpoint, metrics = fit_ecg_encoder(snakemake.params.encoder, snakemake.params.standin,
-                                      ECGPreprocessing.from_config(snakemake.params.preprocessing), log,
-                                      init_seed=snakemake.params.init_seed)
+                                      ECGPreprocessing.from_config(snakemake.params.preprocessing), log)
 torch.save(checkpoint, snakemake.output.checkpoint)
 with open(snakemake.output.metrics, "w") as handle:
     json.dump(metrics, handle, indent=2, default=float)

@@ -12,6 +12,6 @@ from echo2ecg.report.figures import shd_scaling_figure
 started = dt.datetime.now(dt.timezone.utc)
 log = stage_logger("report_shd_figure", snakemake.log[0])
 shd_scaling_figure(pd.read_parquet(snakemake.input.knn), snakemake.output[0], cohort=snakemake.wildcards.cohort,
-                   synthetic=snakemake.params.synthetic)
+                   synthetic=snakemake.params.synthetic, replicate=snakemake.params.replicate)
 log.info("wrote %s", snakemake.output[0])
 provenance_from_snakemake(snakemake, started_at=started)

@@ -22,7 +22,7 @@ retrieval = pd.read_parquet(snakemake.input.retrieval)
 tables = build_tables(knn, paired, retrieval, pd.read_csv(snakemake.input.cohort_summary),
                       pretrain_cohorts=p.pretrain_cohorts, variants=p.variants, ablations=p.report["ablations"],
                       ablation_ordering=p.report["ablation_ordering"],
-                      ablation_shd_fraction=p.report["ablation_shd_fraction"],
+                      ablation_shd_fraction=p.report["ablation_shd_fraction"], replicates=list(p.replicates),
                       origins=variant_origins(p.variant_specs))
 for table in tables:
     table.csv.to_csv(snakemake.output[f"{table.name}_csv"], index=False)
@@ -32,7 +32,8 @@ statements = model_statements(p.cohorts, json.loads(Path(snakemake.input.echo_en
                               p.ecg_encoder, p.variant_specs)
 claims = claim_statements(knn, paired, retrieval, main=p.report["main_variant"], references=list(p.references),
                           internal=p.pretrain_cohorts[0] if p.pretrain_cohorts else None,
-                          ablation_notes=next(t for t in tables if t.name == "table5").notes)
+                          ablation_notes=next(t for t in tables if t.name == "table5").notes,
+                          replicates=list(p.replicates))
 for line in statements + claims:
     log.info("%s", line)
 fragment = summary_fragment(statements, claims, tables)

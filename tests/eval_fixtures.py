@@ -1,9 +1,9 @@
 """Fabricated index tables and contract-shaped feature files with a KNOWN signal, for the tests of
 the evaluation (echo2ecg/evaluate) and of its rules.
 
-Feature files follow /work/coord/CONTRACT.md: ``features/{variant}/{cohort}.parquet`` with
+Feature files follow /work/coord/CONTRACT.md: ``features/{variant}/{replicate}/{cohort}.parquet`` with
 ecg_id, split, f0..f{D-1} (float32), and for pre-training cohorts
-``features/{variant}/aligned_{cohort}.parquet`` with kind (ecg | study), id, split, z0..z511.
+``features/{variant}/{replicate}/aligned_{cohort}.parquet`` with kind (ecg | study), id, split, z0..z511.
 
 The signal: a variant's representation is ``strength * standardised phenotype`` in the first
 coordinates plus unit Gaussian noise; strength 0 is a representation that carries nothing.
@@ -102,29 +102,31 @@ def aligned_table(ecgs, pairs, phenotypes, splits, cohort, strength: float, dim:
 
 
 def write_contract_features(results: Path, strengths: dict[str, float], pretrain_cohorts, downstream_cohorts,
-                            dim: int = 16, aligned_dim: int = 512) -> list[Path]:
-    """Write features/{variant}/{cohort}.parquet for every cohort and aligned_{cohort}.parquet for
-    the pre-training cohorts, from the run's own index tables under ``results/tables``."""
+                            dim: int = 16, aligned_dim: int = 512, replicate: str = "seed42",
+                            noise_seed: int = 0) -> list[Path]:
+    """Write features/{variant}/{replicate}/{cohort}.parquet for every cohort and aligned_{cohort}.parquet
+    for the pre-training cohorts, from the run's own index tables under ``results/tables``."""
     tables = {name: pd.read_parquet(results / "tables" / f"{name}.parquet")
               for name in ("ecgs", "pairs", "phenotypes", "splits")}
     written = []
     for i, (variant, strength) in enumerate(strengths.items()):
-        out = results / "features" / variant
+        out = results / "features" / variant / replicate
         out.mkdir(parents=True, exist_ok=True)
         for cohort in [*pretrain_cohorts, *downstream_cohorts]:
             path = out / f"{cohort}.parquet"
-            feature_table(**tables, cohort=cohort, strength=strength, dim=dim, seed=i).to_parquet(path, index=False)
+            feature_table(**tables, cohort=cohort, strength=strength, dim=dim, seed=noise_seed + i).to_parquet(path, index=False)
             written.append(path)
         for cohort in pretrain_cohorts:
             path = out / f"aligned_{cohort}.parquet"
-            aligned_table(**tables, cohort=cohort, strength=strength, dim=aligned_dim, seed=i).to_parquet(path, index=False)
+            aligned_table(**tables, cohort=cohort, strength=strength, dim=aligned_dim, seed=noise_seed + i).to_parquet(
+                path, index=False)
             written.append(path)
     return written
 
 
-def write_curve(results: Path, variant: str, epochs: int = 5, scale: float = 1.0) -> Path:
+def write_curve(results: Path, variant: str, epochs: int = 5, scale: float = 1.0, replicate: str = "seed42") -> Path:
     """A contract-shaped training curve (epoch, step, train_loss, val_loss, lr)."""
-    out = results / "models" / variant
+    out = results / "models" / variant / replicate
     out.mkdir(parents=True, exist_ok=True)
     epoch = np.arange(1, epochs + 1)
     curve = pd.DataFrame({"epoch": epoch, "step": epoch * 10, "train_loss": 3.0 * scale / epoch + 1.0,

@@ -2,7 +2,8 @@
 from the workflow's own upstream rules; the feature files, training curves and echo-encoder record
 are written by a fixture in the contract's shape (tests/eval_fixtures.py), with a known signal:
 "echo2ecg" and the ablations carry the phenotypes (in decreasing strength: attention > mean > CLS >
-single view), random_init nothing. Then the report is rendered in a real browser."""
+single view), random_init nothing; two pre-training replicates (seeds 42 and 43, other noise). Then
+the report is rendered in a real browser."""
 from __future__ import annotations
 
 import base64
@@ -52,6 +53,7 @@ evaluation:
   report:
     ablation_shd_fraction: 0.1
 pretrain:
+  replicates: [42, 43]
   variants:
 """ + "".join(f"    {v}: {{}}\n" for v in STRENGTHS)
 TABLES = ["ecgs", "echo_studies", "echo_views", "phenotypes", "pairs", "splits"]
@@ -80,10 +82,12 @@ def eval_run(tmp_path_factory):
     result = snakemake(workdir, *upstream, config=config)
     assert result.returncode == 0, result.stderr[-4000:]
     results = workdir / "results"
-    write_contract_features(results, STRENGTHS, ["mimic"], ["echonext", "ukb"])
+    for replicate, noise_seed in (("seed42", 0), ("seed43", 100)):
+        write_contract_features(results, STRENGTHS, ["mimic"], ["echonext", "ukb"], replicate=replicate,
+                                noise_seed=noise_seed)
     for variant, strength in STRENGTHS.items():
         if variant not in ("random_init", "otis_init"):
-            write_curve(results, variant, scale=1.0 / (1.0 + strength))
+            write_curve(results, variant, scale=1.0 / (1.0 + strength))  # the figure shows the first replicate
     (results / "echo").mkdir(exist_ok=True)
     (results / "echo" / "echo_encoder.json").write_text(json.dumps({"echo_encoder": [
         "no EchoPrime weights configured; using the synthetic stand-in encoder trained by fit_echo_encoder"]}))
@@ -98,10 +102,12 @@ def test_knn_and_retrieval_outputs_have_the_documented_columns(eval_run):
     for column in ["variant", "task", "cohort", "train_fraction", "auroc", "ci_low", "ci_high", "n_train", "n_test"]:
         assert column in knn.columns
     assert set(knn["variant"]) == set(STRENGTHS)
+    assert sorted(knn.groupby(["variant", "task", "cohort", "train_fraction"], dropna=False)["replicate"]
+                  .apply(tuple).unique()) == [(42, 43)]
     assert set(zip(knn["task"], knn["cohort"])) == {("lvef", "mimic"), ("lvef", "echonext"), ("lvef", "ukb"),
                                                     ("shd", "echonext")}
     retrieval = pd.read_parquet(workdir / "results/eval/retrieval.parquet")
-    for column in ["variant", "phenotype", "precision_at_1", "mean_rank", "n_queries"]:
+    for column in ["variant", "replicate", "phenotype", "precision_at_1", "mean_rank", "n_queries"]:
         assert column in retrieval.columns
     assert set(retrieval["phenotype"]) == {"lvedv", "lvesv", "lvsv", "lvef"}
     assert (workdir / "results/eval/knn.parquet.prov.json").exists()
@@ -110,19 +116,39 @@ def test_knn_and_retrieval_outputs_have_the_documented_columns(eval_run):
 def test_the_known_signal_comes_out(eval_run):
     workdir, _ = eval_run
     knn = pd.read_parquet(workdir / "results/eval/knn.parquet")
-    lvef = knn[knn["task"] == "lvef"].set_index(["variant", "cohort"])
-    for cohort in ("mimic", "echonext", "ukb"):
-        assert lvef.loc[("echo2ecg", cohort), "auroc"] > lvef.loc[("random_init", cohort), "auroc"]
+    lvef = knn[knn["task"] == "lvef"].set_index(["variant", "replicate", "cohort"])
+    for replicate in (42, 43):
+        for cohort in ("mimic", "echonext", "ukb"):
+            assert lvef.loc[("echo2ecg", replicate, cohort), "auroc"] > lvef.loc[("random_init", replicate, cohort), "auroc"]
     paired = pd.read_parquet(workdir / "results/eval/knn_paired.parquet")
-    for cohort in ("mimic", "echonext"):
-        row = paired[(paired["variant"] == "echo2ecg") & (paired["reference"] == "random_init")
-                     & (paired["task"] == "lvef") & (paired["cohort"] == cohort)].iloc[0]
-        assert row["ci_low"] > 0, cohort
+    for replicate in (42, 43):
+        for cohort in ("mimic", "echonext"):
+            row = paired[(paired["variant"] == "echo2ecg") & (paired["reference"] == "random_init")
+                         & (paired["task"] == "lvef") & (paired["cohort"] == cohort)
+                         & (paired["replicate"] == replicate)].iloc[0]
+            assert row["ci_low"] > 0, (cohort, replicate)
     summary = (workdir / "results/report/summary.html").read_text()
-    assert "echo2ecg minus random_init" in summary and "REPRODUCED" in summary
+    assert "echo2ecg minus random_init, over 2 replicates" in summary
+    assert "REPRODUCED: the paired-difference CI lies above 0 in every replicate (2 of 2)" in summary
     assert "APPEARS" in (workdir / "results/report/table5.md").read_text()
-    retrieval = pd.read_parquet(workdir / "results/eval/retrieval.parquet").set_index(["variant", "phenotype"])
-    assert retrieval.loc[("echo2ecg", "lvef"), "precision_at_1"] > retrieval.loc[("echo2ecg", "lvef"), "random_precision_at_1"]
+    retrieval = pd.read_parquet(workdir / "results/eval/retrieval.parquet").set_index(["variant", "replicate", "phenotype"])
+    first = retrieval.loc[("echo2ecg", 42, "lvef")]
+    assert first["precision_at_1"] > first["random_precision_at_1"]
+
+
+def test_tables_aggregate_the_replicates(eval_run):
+    workdir, _ = eval_run
+    knn = pd.read_parquet(workdir / "results/eval/knn.parquet")
+    table3 = pd.read_csv(workdir / "results/report/table3.csv").set_index(["variant", "cohort"])
+    for (variant, cohort), part in knn[knn["task"] == "lvef"].groupby(["variant", "cohort"]):
+        row = table3.loc[(variant, cohort)]
+        assert row["n_replicates"] == 2 and row["first_replicate"] == 42
+        assert row["auroc_mean"] == pytest.approx(part["auroc"].mean())
+        assert row["auroc_sd"] == pytest.approx(part["auroc"].std(ddof=1))
+        assert row["auroc"] == pytest.approx(part.loc[part["replicate"] == 42, "auroc"].iloc[0])
+    assert " ± " in (workdir / "results/report/table3.md").read_text()
+    paired_md = (workdir / "results/report/table3_paired.md").read_text()
+    assert "seed 43" in paired_md and "verdict (2 replicates)" in paired_md
 
 
 def test_table2_states_every_set_size(eval_run):

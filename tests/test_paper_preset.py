@@ -73,7 +73,7 @@ RECIPE = {
     "pretrain.min_lr_ratio": (0.1, "6"),
     "pretrain.batch_size": (256, "6"),
     "pretrain.epochs": (50, "6"),
-    "pretrain.seed": (42, "6"),
+    "pretrain.replicates": ([42], "6"),
     "pretrain.device": ("cuda", "6 (bf16 mixed precision on GPU)"),
     "pretrain.checkpoint": ("best", "6 (best validation loss)"),
     "evaluation.knn.k": (5, "7"),

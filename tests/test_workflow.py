@@ -447,8 +447,9 @@ def test_every_variant_has_checkpoints_curve_and_feature_files(tiny_run):
     embedded_studies = set(pd.read_parquet(results / "echo/view_embeddings.parquet")["study_id"])
     standin = json.loads((results / "models/ecg_encoder_standin.metrics.json").read_text())
     assert standin["train_ecgs"] + standin["held_out_ecgs"] == config["ecg_encoder"]["standin"]["n_patients"]
+    replicate = f"seed{config['pretrain']['replicates'][0]}"
     for variant, spec in config["pretrain"]["variants"].items():
-        models = results / "models" / variant
+        models = results / "models" / variant / replicate
         best = torch.load(models / "best.pt", weights_only=True)
         last = torch.load(models / "last.pt", weights_only=True)
         assert best["meta"]["encoder"]["embed_dim"] == width and last["model"].keys() == best["model"].keys()
@@ -458,20 +459,20 @@ def test_every_variant_has_checkpoints_curve_and_feature_files(tiny_run):
         assert (models / "curve.png").stat().st_size > 0
         assert ("stand-in" in best["meta"]["origin"]["foundation"]) == (spec["init"] == "foundation")
         for cohort in config["cohorts"]:
-            features = pd.read_parquet(results / "features" / variant / f"{cohort}.parquet")
+            features = pd.read_parquet(results / "features" / variant / replicate / f"{cohort}.parquet")
             assert list(features.columns) == ["ecg_id", "split"] + [f"f{i}" for i in range(width)]
             expected = set(index.loc[index["cohort"] == cohort, "ecg_id"]) & set(with_split["ecg_id"])
             assert set(features["ecg_id"]) == expected and features["ecg_id"].is_unique
             assert set(features["split"]) <= {"train", "val", "test"}
             assert (features.iloc[:, 2:].dtypes == np.float32).all() and np.isfinite(features.iloc[:, 2:]).all().all()
-        aligned = pd.read_parquet(results / "features" / variant / "aligned_mimic.parquet")
+        aligned = pd.read_parquet(results / "features" / variant / replicate / "aligned_mimic.parquet")
         assert list(aligned.columns) == ["kind", "id", "split"] + [f"z{i}" for i in range(aligned_width)]
-        mimic = pd.read_parquet(results / "features" / variant / "mimic.parquet")
+        mimic = pd.read_parquet(results / "features" / variant / replicate / "mimic.parquet")
         assert set(aligned.loc[aligned["kind"] == "ecg", "id"]) == set(mimic["ecg_id"])
         assert set(aligned.loc[aligned["kind"] == "study", "id"]) == set(studies["study_id"]) & embedded_studies
     # aligned variants moved away from their start; the unaligned ones are their start
-    start = torch.load(results / "models/otis_init/best.pt", weights_only=True)["model"]
-    trained = torch.load(results / "models/echo2ecg/last.pt", weights_only=True)["model"]
+    start = torch.load(results / f"models/otis_init/{replicate}/best.pt", weights_only=True)["model"]
+    trained = torch.load(results / f"models/echo2ecg/{replicate}/last.pt", weights_only=True)["model"]
     encoder_keys = [k for k in start if k.startswith("ecg_encoder.")]
     assert any(not torch.equal(start[k], trained[k]) for k in encoder_keys)
     standin_weights = torch.load(results / "models/ecg_encoder_standin.pt", weights_only=True)["encoder"]
@@ -485,3 +486,40 @@ def test_adding_a_variant_is_a_config_change(tiny_run, tmp_path):
     assert {rule for rule, _ in jobs} == {"pretrain", "extract_ecg_features", "extract_aligned_embeddings", "all"}
     assert {w.get("variant") for rule, w in jobs if rule != "all"} == {"meanpool_random"}
     assert sum(rule == "extract_ecg_features" for rule, _ in jobs) == 3
+
+
+def file_states(root: Path) -> dict[str, tuple[int, int, str]]:
+    """(size, mtime, SHA-256) of every file under root."""
+    import hashlib
+
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns, hashlib.sha256(p.read_bytes()).hexdigest())
+            for p in root.rglob("*") if p.is_file()}
+
+
+def test_adding_a_replicate_runs_only_that_replicates_jobs(tiny_run, tmp_path):
+    import shutil
+
+    import torch
+
+    first = tiny_config()["pretrain"]["replicates"][0]
+    added = ("--config", f"pretrain={{replicates: [{first}, {first + 1}]}}")
+    jobs = planned_jobs(snakemake(tiny_run, "-n", *added))
+    # the tiny preset stops at the feature files (evaluation disabled): no summary or report job to rerun;
+    # nothing of the data half, the echo encoder or the ECG stand-in (shared by every replicate)
+    assert {rule for rule, _ in jobs} == {"pretrain", "extract_ecg_features", "extract_aligned_embeddings", "all"}
+    assert {w.get("replicate") for rule, w in jobs if rule != "all"} == {f"seed{first + 1}"}
+    assert sum(rule == "pretrain" for rule, _ in jobs) == len(tiny_config()["pretrain"]["variants"])
+    # run two of the new replicate's jobs in a copy: the first replicate's results stay as they were
+    workdir = tmp_path / "run"
+    shutil.copytree(tiny_run, workdir, symlinks=True)
+    before = file_states(workdir / "results")
+    new = [f"results/models/{v}/seed{first + 1}/best.pt" for v in ("echo2ecg", "random_init")]
+    result = snakemake(workdir, *new, *added)
+    assert result.returncode == 0, result.stderr[-4000:]
+    after = file_states(workdir / "results")
+    assert {path: after.get(path) for path in before} == before
+    # random_init is the encoder initialised from the replicate's seed; the aligned variant trains from it
+    for variant in ("echo2ecg", "random_init"):
+        old, fresh = (torch.load(workdir / f"results/models/{variant}/seed{s}/best.pt", weights_only=True)["model"]
+                      for s in (first, first + 1))
+        assert any(not torch.equal(old[k], fresh[k]) for k in old if k.startswith("ecg_encoder.")), variant

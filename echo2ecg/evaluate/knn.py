@@ -348,19 +348,25 @@ def paired_differences(scores: dict[str, pd.DataFrame], references: list[str], *
 
 def summarise_knn(results: list[pd.DataFrame], scores: list[pd.DataFrame], *, references: list[str], seed: int,
                   bootstrap: dict, log=None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """All kNN results in one table, and the paired differences of every (task, cohort)."""
+    """All kNN results in one table, and the paired differences of every (replicate, task, cohort): a
+    variant's replicate against the reference's same replicate (scores without a ``replicate`` column
+    are one replicate)."""
     knn = pd.concat(results, ignore_index=True)
     cfg = EvaluationConfig(seed=seed, n_bootstrap=bootstrap["n_resamples"], ci=bootstrap["ci"])
     all_scores = pd.concat(scores, ignore_index=True)
+    if "replicate" not in all_scores.columns:
+        all_scores["replicate"] = 0
     paired = []
-    for (task, cohort), part in all_scores.groupby(["task", "cohort"], sort=False):
-        by_variant = {v: f.drop(columns=["variant", "task", "cohort"]).reset_index(drop=True)
+    for (replicate, task, cohort), part in all_scores.groupby(["replicate", "task", "cohort"], sort=False):
+        by_variant = {v: f.drop(columns=["variant", "replicate", "task", "cohort"]).reset_index(drop=True)
                       for v, f in part.groupby("variant", sort=False)}
         diff = paired_differences(by_variant, references, task=task, cohort=cohort, cfg=cfg)
+        diff.insert(1, "replicate", replicate)
         paired.append(diff)
         if log:
             for r in diff.itertuples(index=False):
-                log.info("%s/%s fraction %s: %s - %s AUROC %.4f [%.4f, %.4f]", task, cohort, r.train_fraction,
-                         r.variant, r.reference, r.auroc_difference, r.ci_low, r.ci_high)
-    paired = pd.concat(paired, ignore_index=True) if paired else pd.DataFrame(columns=PAIRED_COLUMNS)
+                log.info("replicate %s, %s/%s fraction %s: %s - %s AUROC %.4f [%.4f, %.4f]", replicate, task, cohort,
+                         r.train_fraction, r.variant, r.reference, r.auroc_difference, r.ci_low, r.ci_high)
+    paired = (pd.concat(paired, ignore_index=True) if paired else
+              pd.DataFrame(columns=PAIRED_COLUMNS[:1] + ["replicate"] + PAIRED_COLUMNS[1:]))
     return knn, paired

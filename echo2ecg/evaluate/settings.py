@@ -56,10 +56,11 @@ def evaluation_params(config: dict, task: str) -> dict:
 REPORT_TABLES = ("table1", "table2", "table3", "table3_paired", "table4", "table5")
 
 
-def knn_outputs(results: str, variants: list[str], config: dict, kind: str) -> list[str]:
-    """The per-job outputs of rule knn (kind: results | scores) of every variant and (task, cohort)."""
+def knn_outputs(results: str, variants: list[str], replicates: list[str], config: dict, kind: str) -> list[str]:
+    """The per-job outputs of rule knn (kind: results | scores) of every variant, replicate and (task, cohort)."""
     suffix = {"results": "parquet", "scores": "scores.parquet"}[kind]
-    return [f"{results}/eval/knn/{v}/{task}_{cohort}.{suffix}" for v in variants for task, cohort in knn_jobs(config)]
+    return [f"{results}/eval/knn/{v}/{r}/{task}_{cohort}.{suffix}" for v in variants for r in replicates
+            for task, cohort in knn_jobs(config)]
 
 
 def curve_variants(config: dict, variants: list[str]) -> list[str]:

@@ -20,10 +20,12 @@ def _save(fig, path) -> None:
     plt.close(fig)
 
 
-def shd_scaling_figure(knn: pd.DataFrame, path, cohort: str, synthetic: bool) -> None:
+def shd_scaling_figure(knn: pd.DataFrame, path, cohort: str, synthetic: bool, replicate=None) -> None:
     """AUROC of SHD classification against the share of the training split (log x), one line per
     variant, the single draw's 95 % bootstrap CI as a band, the repeated draws' mean +- SD as
-    error bars."""
+    error bars; of one pre-training replicate (``replicate``; None: the first in the table)."""
+    if "replicate" in knn.columns and len(knn):
+        knn = knn[knn["replicate"] == (knn["replicate"].iloc[0] if replicate is None else replicate)]
     shd = knn[(knn["task"] == "shd") & (knn["cohort"] == cohort)].sort_values("train_fraction")
     fig, ax = plt.subplots(figsize=(9, 4.8))
     for i, (variant, part) in enumerate(shd.groupby("variant", sort=False)):

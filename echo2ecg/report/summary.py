@@ -10,6 +10,7 @@ import html
 import numpy as np
 import pandas as pd
 
+from echo2ecg.report import replicates as rep
 from echo2ecg.report.tables import Table, fmt_ci
 
 
@@ -43,41 +44,70 @@ def model_statements(cohorts: dict, echo_encoder: dict, echo_encoder_config: dic
     return out
 
 
-def _paired_row(paired: pd.DataFrame, variant: str, reference: str, task: str, cohort: str, fraction=None):
+def _paired_rows(paired: pd.DataFrame, variant: str, reference: str, task: str, cohort: str, seeds: list,
+                 fraction=None) -> pd.DataFrame:
+    """The paired rows of every replicate, in replicate order (first replicate first)."""
+    paired = rep.with_replicates(paired)
     part = paired[(paired["variant"] == variant) & (paired["reference"] == reference) & (paired["task"] == task)
-                  & (paired["cohort"] == cohort)]
+                  & (paired["cohort"] == cohort) & paired["replicate"].isin(set(seeds))]
     if fraction is not None:
         part = part[np.isclose(part["train_fraction"].astype(float), fraction)]
-    return part.iloc[0] if len(part) else None
+    return part.sort_values("replicate", key=lambda s: s.map({r: i for i, r in enumerate(seeds)}), kind="stable")
 
 
 def claim_statements(knn: pd.DataFrame, paired: pd.DataFrame, retrieval: pd.DataFrame | None, *, main: str,
-                     references: list[str], internal: str | None, ablation_notes=()) -> list[str]:
-    """Whether the demo shows what the issue asks (section 5), each with its interval."""
+                     references: list[str], internal: str | None, ablation_notes=(), replicates=None) -> list[str]:
+    """Whether the demo shows what the issue asks (section 5), each with its interval. With several
+    pre-training replicates a claim is REPRODUCED only when its paired CI lies above 0 in every
+    replicate; otherwise the statement says in how many it did."""
     out = []
+    seeds = rep.replicate_order(paired if len(paired) else knn, replicates)
+    several = len(seeds) > 1
+    if several:
+        out.append(f"{len(seeds)} pre-training replicates (seeds {', '.join(map(str, seeds))}); each claim is checked "
+                   "in every replicate, a variant's replicate paired with the reference's same replicate.")
     for reference in references:
         if internal is None:
             break
-        r = _paired_row(paired, main, reference, "lvef", internal)
-        if r is None:
+        rows = _paired_rows(paired, main, reference, "lvef", internal, seeds)
+        if not len(rows):
             out.append(f"{main} vs {reference}: not evaluated ({reference} is not a configured variant).")
             continue
-        verdict = ("REPRODUCED: the paired-difference CI lies above 0" if r["ci_low"] > 0 else
-                   "NOT reproduced: the paired-difference CI is not above 0")
+        r, n = rows.iloc[0], len(rows)
+        above = int((rows["ci_low"] > 0).sum())
         paper = " (paper Table 3: 0.785 vs OTiS 0.688)" if reference == "otis_init" else ""
-        out.append(f"Internal LVEF AUROC, {main} minus {reference}: "
+        if not several:
+            verdict = ("REPRODUCED: the paired-difference CI lies above 0" if above == n else
+                       "NOT reproduced: the paired-difference CI is not above 0")
+            out.append(f"Internal LVEF AUROC, {main} minus {reference}: "
+                       f"{fmt_ci(r['auroc_difference'], r['ci_low'], r['ci_high'])} "
+                       f"({main} {r['auroc']:.3f}, {reference} {r['reference_auroc']:.3f}){paper}. {verdict}.")
+            continue
+        diff = rows["auroc_difference"].to_numpy(dtype=float)
+        verdict = (f"REPRODUCED: the paired-difference CI lies above 0 in every replicate ({n} of {n})" if above == n
+                   else f"NOT reproduced: the paired-difference CI lies above 0 in {above} of {n} replicates")
+        out.append(f"Internal LVEF AUROC, {main} minus {reference}, over {n} replicates: mean {np.nanmean(diff):.3f} "
+                   f"(min {np.nanmin(diff):.3f}, max {np.nanmax(diff):.3f}); first replicate (seed {r['replicate']}): "
                    f"{fmt_ci(r['auroc_difference'], r['ci_low'], r['ci_high'])} "
                    f"({main} {r['auroc']:.3f}, {reference} {r['reference_auroc']:.3f}){paper}. {verdict}.")
     if retrieval is not None and len(retrieval):
-        r = retrieval[(retrieval["variant"] == main) & (retrieval["phenotype"] == "lvef")]
-        if len(r):
-            r = r.iloc[0]
-            beats = r["precision_at_1_minus_random_ci_low"] > 0
-            out.append(f"Retrieval P@1 for LVEF, {main}: {r['precision_at_1']:.3f} vs random retrieval "
-                       f"{r['random_precision_at_1']:.3f} (exact expectation); difference "
-                       f"{fmt_ci(r['precision_at_1_minus_random'], r['precision_at_1_minus_random_ci_low'], r['precision_at_1_minus_random_ci_high'])}: "
-                       + ("beats random retrieval." if beats else "does NOT beat random retrieval (CI not above 0)."))
-    out.extend(n for n in ablation_notes if not n.startswith("Origin:"))  # the ordering claims, not the legend
+        rows = rep.with_replicates(retrieval)
+        rows = rows[(rows["variant"] == main) & (rows["phenotype"] == "lvef") & rows["replicate"].isin(set(seeds))]
+        rows = rows.sort_values("replicate", key=lambda s: s.map({x: i for i, x in enumerate(seeds)}), kind="stable")
+        if len(rows):
+            r, n = rows.iloc[0], len(rows)
+            beats = int((rows["precision_at_1_minus_random_ci_low"] > 0).sum())
+            text = (f"Retrieval P@1 for LVEF, {main}{f' (first replicate, seed {r.replicate})' if several else ''}: "
+                    f"{r['precision_at_1']:.3f} vs random retrieval {r['random_precision_at_1']:.3f} (exact expectation); "
+                    "difference " + fmt_ci(r['precision_at_1_minus_random'], r['precision_at_1_minus_random_ci_low'],
+                                           r['precision_at_1_minus_random_ci_high']) + ": ")
+            if several:
+                text += (f"beats random retrieval in every replicate ({n} of {n})." if beats == n else
+                         f"does NOT beat random retrieval in every replicate (CI above 0 in {beats} of {n}).")
+            else:
+                text += "beats random retrieval." if beats else "does NOT beat random retrieval (CI not above 0)."
+            out.append(text)
+    out.extend(n for n in ablation_notes if "the paper's ordering" in n)
     return out
 
 
@@ -120,11 +150,14 @@ def summary_page(fragment: str) -> str:
 
 def build_tables(knn: pd.DataFrame, paired: pd.DataFrame, retrieval: pd.DataFrame, cohort_summary: pd.DataFrame, *,
                  pretrain_cohorts: list[str], variants: list[str], ablations: dict, ablation_ordering: list[str],
-                 ablation_shd_fraction: float, origins: dict | None = None) -> list[Table]:
-    """Tables 1-5 (and 3b, the paired differences) in the report's order; ``origins`` (variant ->
-    paper | addition) adds the Origin column to Tables 3-5."""
+                 ablation_shd_fraction: float, replicates=None, origins: dict | None = None) -> list[Table]:
+    """Tables 1-5 (and 3b, the paired differences) in the report's order; ``replicates``: the
+    pre-training seeds in config order (the first replicate's CIs stand beside the means);
+    ``origins`` (variant -> paper | addition) adds the Origin column to Tables 3-5."""
     from echo2ecg.report import tables as t
     return [t.table1(cohort_summary, pretrain_cohorts), t.table2(knn, retrieval, pretrain_cohorts),
-            t.table3(knn, pretrain_cohorts, variants, origins), t.table3_paired(paired, pretrain_cohorts, variants),
-            t.table4(retrieval, variants, origins),
-            t.table5(knn, ablations, ablation_ordering, pretrain_cohorts, ablation_shd_fraction, origins)]
+            t.table3(knn, pretrain_cohorts, variants, replicates=replicates, origins=origins),
+            t.table3_paired(paired, pretrain_cohorts, variants, replicates),
+            t.table4(retrieval, variants, replicates=replicates, origins=origins),
+            t.table5(knn, ablations, ablation_ordering, pretrain_cohorts, ablation_shd_fraction,
+                     replicates=replicates, origins=origins)]

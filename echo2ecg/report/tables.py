@@ -2,7 +2,10 @@
 
 Every table holds aggregates only (counts, percentages, metrics): no patient, ECG or study id.
 Best and second best of a column are marked in Markdown as **bold** and <u>underlined</u> (the
-paper's convention); the CSV carries the rank instead.
+paper's convention); the CSV carries the rank instead. With several pre-training seed replicates,
+Tables 3-5 show the mean over replicates with SD and min-max beside the first replicate's CI, and
+rank by the mean; Table 3b lists each replicate's paired differences and a verdict over all of them
+(echo2ecg/report/replicates.py).
 """
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from echo2ecg.report import replicates as rep
 from echo2ecg.summarize_cohort import summary_markdown
 
 TITLES = {
@@ -170,64 +174,87 @@ def table2(knn: pd.DataFrame, retrieval: pd.DataFrame | None, pretrain_cohorts) 
 
 
 # ---- Table 3 -----------------------------------------------------------------------------------
-def table3(knn: pd.DataFrame, pretrain_cohorts, variants, origins: dict | None = None) -> Table:
-    lvef = knn[knn["task"] == "lvef"].copy()
-    lvef["rank"] = lvef.groupby("cohort")["auroc"].transform(ranks)
-    cohorts = list(dict.fromkeys(lvef["cohort"]))
+def table3(knn: pd.DataFrame, pretrain_cohorts, variants, replicates=None, origins: dict | None = None) -> Table:
+    lvef = knn[knn["task"] == "lvef"]
+    seeds = rep.replicate_order(lvef, replicates)
+    agg = rep.spread(lvef, ["variant", "cohort"], "auroc", replicates=replicates,
+                     carry=("ci_low", "ci_high", "auprc", "balanced_accuracy", "n_train", "n_test",
+                            "n_resamples_degenerate"))
+    agg["rank"] = agg.groupby("cohort")["auroc_mean"].transform(ranks)
+    cohorts = list(dict.fromkeys(agg["cohort"]))
     rows = []
-    for variant in [v for v in variants if v in set(lvef["variant"])]:
+    for variant in [v for v in variants if v in set(agg["variant"])]:
         row = {"Method": variant}
         for cohort in cohorts:
-            r = lvef[(lvef["variant"] == variant) & (lvef["cohort"] == cohort)]
+            r = agg[(agg["variant"] == variant) & (agg["cohort"] == cohort)]
             row[cohort_label(cohort, pretrain_cohorts)] = (
-                mark(fmt_ci(r["auroc"].iloc[0], r["ci_low"].iloc[0], r["ci_high"].iloc[0]), r["rank"].iloc[0])
-                if len(r) else "n/a")
+                mark(rep.fmt_spread(r.iloc[0], "auroc", "ci_low", "ci_high"), r["rank"].iloc[0]) if len(r) else "n/a")
         rows.append(_with_origin(row, variant, origins))
-    csv = lvef[["variant", "cohort", "auroc", "ci_low", "ci_high", "rank", "auprc", "balanced_accuracy", "n_train",
-                "n_test", "n_resamples_degenerate"]].reset_index(drop=True)
-    if origins is not None:
-        csv.insert(1, "origin", csv["variant"].map(lambda v: origins.get(v, "paper")))
     k, n = (int(lvef["k"].iloc[0]), int(lvef["n_bootstrap"].iloc[0])) if len(lvef) else (0, 0)
     notes = (f"kNN (k = {k}) on the frozen ECG representation; 95 % CI: percentile interval of {n:,} bootstrap "
              "resamples of the test set. **Best**, <u>second best</u> per cohort; n/a: AUROC undefined (a class "
-             "missing in the test set).",) + ((ORIGIN_NOTE,) if origins is not None else ())
-    return _make("table3", csv, pd.DataFrame(rows), notes)
+             "missing in the test set).", rep.replicate_note(len(seeds), seeds)) + \
+        ((ORIGIN_NOTE,) if origins is not None else ())
+    if origins is not None:
+        agg.insert(1, "origin", agg["variant"].map(lambda v: origins.get(v, "paper")))
+    return _make("table3", agg, pd.DataFrame(rows), notes)
 
 
-def table3_paired(paired: pd.DataFrame, pretrain_cohorts, variants) -> Table:
-    """One row per variant, one column per (cohort, reference): the LVEF AUROC difference [CI],
-    marked + when the CI lies above 0 and - when below."""
-    part = paired[paired["task"] == "lvef"]
+def table3_paired(paired: pd.DataFrame, pretrain_cohorts, variants, replicates=None) -> Table:
+    """Per variant one row per replicate and one verdict row; one column per (cohort, reference): the
+    LVEF AUROC difference [CI] against the reference's same replicate, marked + when the CI lies above
+    0 and - when below; the verdict row says whether it is above 0 in every replicate."""
+    part = rep.with_replicates(paired[paired["task"] == "lvef"])
+    seeds = rep.replicate_order(part, replicates)
+    part = part[part["replicate"].isin(set(seeds))]
+    verdicts = rep.paired_verdicts(part, seeds)
     columns = list(dict.fromkeys(zip(part["cohort"], part["reference"])))
     rows = []
     for variant in [v for v in variants if v in set(part["variant"])]:
-        row = {"Variant": variant}
+        mine = part[part["variant"] == variant]
+        for seed in seeds:
+            row = {"Variant": variant, "Replicate": f"seed {seed}"}
+            for cohort, reference in columns:
+                r = mine[(mine["replicate"] == seed) & (mine["cohort"] == cohort) & (mine["reference"] == reference)]
+                label = f"{cohort_label(cohort, pretrain_cohorts)}: minus {reference}"
+                if not len(r):
+                    row[label] = "-"
+                    continue
+                r = r.iloc[0]
+                sign = " (+)" if r["ci_low"] > 0 else (" (-)" if r["ci_high"] < 0 else "")
+                row[label] = fmt_ci(r["auroc_difference"], r["ci_low"], r["ci_high"]) + sign
+            rows.append(row)
+        row = {"Variant": variant, "Replicate": f"verdict ({len(seeds)} replicate{'s' if len(seeds) != 1 else ''})"}
         for cohort, reference in columns:
-            r = part[(part["variant"] == variant) & (part["cohort"] == cohort) & (part["reference"] == reference)]
-            label = f"{cohort_label(cohort, pretrain_cohorts)}: minus {reference}"
-            if not len(r):
-                row[label] = "-"
-                continue
-            r = r.iloc[0]
-            sign = " (+)" if r["ci_low"] > 0 else (" (-)" if r["ci_high"] < 0 else "")
-            row[label] = fmt_ci(r["auroc_difference"], r["ci_low"], r["ci_high"]) + sign
+            v = verdicts[(verdicts["variant"] == variant) & (verdicts["cohort"] == cohort)
+                         & (verdicts["reference"] == reference)]
+            row[f"{cohort_label(cohort, pretrain_cohorts)}: minus {reference}"] = v["verdict"].iloc[0] if len(v) else "-"
         rows.append(row)
     n = int(part["n_resamples"].max()) if len(part) else 0
-    notes = (f"Paired bootstrap: both AUROCs on the SAME {n:,} resamples of the test ECGs; the interval is that of "
-             "the difference. (+): CI above 0, (-): CI below 0, n/a: AUROC undefined (a class missing in the test set).",)
-    return _make("table3_paired", part, pd.DataFrame(rows), notes)
+    notes = (f"Paired bootstrap: both AUROCs on the SAME {n:,} resamples of the test ECGs, a variant's replicate "
+             "against the reference's same replicate; the interval is that of the difference. (+): CI above 0, (-): CI "
+             "below 0, n/a: AUROC undefined (a class missing in the test set). Reproduced: CI above 0 in every "
+             "replicate.",)
+    csv = part.merge(verdicts.drop(columns=["train_fraction"]), on=["variant", "reference", "task", "cohort"],
+                     how="left", suffixes=("", "_verdict")) if len(part) else part
+    return _make("table3_paired", csv, pd.DataFrame(rows), notes)
 
 
 # ---- Table 4 -----------------------------------------------------------------------------------
-def table4(retrieval: pd.DataFrame, variants, origins: dict | None = None) -> Table:
+def table4(retrieval: pd.DataFrame, variants, replicates=None, origins: dict | None = None) -> Table:
     phenotypes = list(dict.fromkeys(retrieval["phenotype"]))
     random_rows = retrieval.drop_duplicates(["cohort", "phenotype"]).set_index("phenotype")
     check = retrieval.groupby("phenotype")["random_precision_at_1"].nunique()
     if (check > 1).any():
         raise ValueError("retrieval test sets differ between variants (one random baseline per phenotype expected)")
-    frame = retrieval.copy()
-    frame["rank_p1"] = frame.groupby("phenotype")["precision_at_1"].transform(ranks)
-    frame["rank_mnr"] = frame.groupby("phenotype")["mean_rank"].transform(lambda s: ranks(s, higher_is_better=False))
+    seeds = rep.replicate_order(retrieval, replicates)
+    keys = ["variant", "cohort", "phenotype"]
+    carry = [c for c in retrieval.columns if c not in {*keys, "replicate", "precision_at_1", "mean_rank"}]
+    frame = rep.spread(retrieval, keys, "precision_at_1", carry=carry, replicates=replicates).merge(
+        rep.spread(retrieval, keys, "mean_rank", replicates=replicates).drop(columns=["n_replicates", "first_replicate"]),
+        on=keys)
+    frame["rank_p1"] = frame.groupby("phenotype")["precision_at_1_mean"].transform(ranks)
+    frame["rank_mnr"] = frame.groupby("phenotype")["mean_rank_mean"].transform(lambda s: ranks(s, higher_is_better=False))
     rows = [{"Method": "Random retrieval (exact expectation)",
              **{f"{PHENOTYPE_LABELS[p]} P@1": f"{random_rows.loc[p, 'random_precision_at_1']:.3f}" for p in phenotypes},
              **{f"{PHENOTYPE_LABELS[p]} MnR": f"{random_rows.loc[p, 'random_mean_rank']:.2f}" for p in phenotypes}}]
@@ -235,9 +262,9 @@ def table4(retrieval: pd.DataFrame, variants, origins: dict | None = None) -> Ta
         row = {"Method": variant}
         for p in phenotypes:
             r = frame[(frame["variant"] == variant) & (frame["phenotype"] == p)].iloc[0]
-            row[f"{PHENOTYPE_LABELS[p]} P@1"] = mark(fmt_ci(r["precision_at_1"], r["precision_at_1_ci_low"],
-                                                            r["precision_at_1_ci_high"]), r["rank_p1"])
-            row[f"{PHENOTYPE_LABELS[p]} MnR"] = mark(f"{r['mean_rank']:.2f}", r["rank_mnr"])
+            row[f"{PHENOTYPE_LABELS[p]} P@1"] = mark(rep.fmt_spread(r, "precision_at_1", "precision_at_1_ci_low",
+                                                                    "precision_at_1_ci_high"), r["rank_p1"])
+            row[f"{PHENOTYPE_LABELS[p]} MnR"] = mark(rep.fmt_spread(r, "mean_rank", digits=2), r["rank_mnr"])
         rows.append(_with_origin(row, variant, origins))
     order = ["Method"] + (["Origin"] if origins is not None else []) + \
         [f"{PHENOTYPE_LABELS[p]} {m}" for p in phenotypes for m in ("P@1", "MnR")]
@@ -251,9 +278,10 @@ def table4(retrieval: pd.DataFrame, variants, origins: dict | None = None) -> Ta
     notes = (f"Each test ECG queries the {int(n['n_studies'])} {reading} by cosine similarity of the aligned "
              f"512-d embeddings; relevant: phenotype within 0.5 {sd} of the query's. P@1 [95 % CI over queries]; MnR: mean "
              "rank of the first relevant study (lower is better). The random row is the exact expectation under a "
-             "uniformly random ranking (r/N and (N+1)/(r+1)), not a simulation.",) + \
+             "uniformly random ranking (r/N and (N+1)/(r+1)), not a simulation.",
+             rep.replicate_note(len(seeds), seeds, "P@1 [95 % CI] and MnR")) + \
         ((ORIGIN_NOTE,) if origins is not None else ())
-    csv = frame.drop(columns=["rank_p1", "rank_mnr"]).reset_index(drop=True)
+    csv = frame.reset_index(drop=True)
     if origins is not None:
         csv.insert(1, "origin", csv["variant"].map(lambda v: origins.get(v, "paper")))
     return _make("table4", csv, pd.DataFrame(rows)[order], notes)
@@ -266,9 +294,12 @@ def ordering_holds(values: list[float]) -> bool:
 
 
 def table5(knn: pd.DataFrame, ablations: dict, ordering: list[str], pretrain_cohorts, shd_fraction: float,
-           origins: dict | None = None) -> Table:
+           replicates=None, origins: dict | None = None) -> Table:
     """Ablations: rows in the order of ``ablations`` (variant -> label); a note per column says
-    whether the AUROCs increase along ``ordering`` (the paper's claim, worst to best)."""
+    whether the AUROCs increase along ``ordering`` (the paper's claim, worst to best) in every
+    replicate (and on the mean over replicates)."""
+    knn = rep.with_replicates(knn)
+    seeds = rep.replicate_order(knn, replicates)
     csv, columns = [], {}
     internal = [c for c in pretrain_cohorts if ((knn["task"] == "lvef") & (knn["cohort"] == c)).any()]
     if internal:
@@ -277,32 +308,42 @@ def table5(knn: pd.DataFrame, ablations: dict, ordering: list[str], pretrain_coh
     for cohort, part in shd.groupby("cohort", sort=False):
         columns[f"SHD clf ({cohort} {100 * shd_fraction:g} %)"] = part
     present = [v for v in ablations if v in set(knn["variant"])]
+    per_replicate = {}
     for column, part in columns.items():
-        part = part[part["variant"].isin(present)].copy()
-        part["rank"] = ranks(part["auroc"])
-        for r in part.itertuples(index=False):
-            csv.append({"variant": r.variant, "label": ablations[r.variant], "column": column, "auroc": r.auroc,
-                        "ci_low": r.ci_low, "ci_high": r.ci_high, "rank": r.rank,
-                        "repeat_auroc_mean": r.repeat_auroc_mean, "repeat_auroc_sd": r.repeat_auroc_sd})
-    csv = pd.DataFrame(csv, columns=["variant", "label", "column", "auroc", "ci_low", "ci_high", "rank",
-                                     "repeat_auroc_mean", "repeat_auroc_sd"])
+        part = part[part["variant"].isin(present)]
+        per_replicate[column] = part
+        agg = rep.spread(part, ["variant"], "auroc", carry=("ci_low", "ci_high", "repeat_auroc_mean", "repeat_auroc_sd"),
+                         replicates=seeds)
+        agg["rank"] = ranks(agg["auroc_mean"])
+        for r in agg.to_dict("records"):
+            csv.append({"label": ablations[r["variant"]], "column": column, **r})
+    csv = pd.DataFrame(csv, columns=["variant", "label", "column", "n_replicates", "first_replicate", "auroc", "ci_low",
+                                     "ci_high", "rank", "repeat_auroc_mean", "repeat_auroc_sd", "auroc_mean",
+                                     "auroc_sd", "auroc_min", "auroc_max"])
     rows = []
     for variant in present:
         row = {"Alignment / view aggregation": ablations[variant]}
         for column in columns:
             r = csv[(csv["variant"] == variant) & (csv["column"] == column)]
-            row[column] = mark(fmt_ci(r["auroc"].iloc[0], r["ci_low"].iloc[0], r["ci_high"].iloc[0]),
-                               r["rank"].iloc[0]) if len(r) else "n/a"
+            row[column] = mark(rep.fmt_spread(r.iloc[0], "auroc", "ci_low", "ci_high"), r["rank"].iloc[0]) \
+                if len(r) else "n/a"
         rows.append(_with_origin(row, variant, origins))
     notes = []
     ordered = [v for v in ordering if v in present]
+    claim = " > ".join(reversed(ordered))
     for column in columns:
-        auroc = csv[csv["column"] == column].set_index("variant")["auroc"]
-        values = [float(auroc.get(v, np.nan)) for v in ordered]
-        holds = ordering_holds(values)
-        claim = " > ".join(reversed(ordered))
-        notes.append(f"{column}: the paper's ordering {claim} {'APPEARS' if holds else 'does NOT appear'} "
-                     f"(AUROC {', '.join(f'{v}: {x:.3f}' for v, x in zip(ordered, values))}).")
+        part = per_replicate[column]
+        holds = [ordering_holds([float(part[(part["replicate"] == s) & (part["variant"] == v)]["auroc"].iloc[0])
+                                 if ((part["replicate"] == s) & (part["variant"] == v)).any() else np.nan
+                                 for v in ordered]) for s in seeds]
+        every = bool(holds) and all(holds)
+        mean = csv[csv["column"] == column].set_index("variant")["auroc_mean"]
+        values = [float(mean.get(v, np.nan)) for v in ordered]
+        where = "" if len(seeds) < 2 else f" in {sum(holds)} of {len(seeds)} replicates"
+        what = "AUROC" if len(seeds) < 2 else "mean AUROC"
+        notes.append(f"{column}: the paper's ordering {claim} {'APPEARS' if every else 'does NOT appear'}{where} "
+                     f"({what} {', '.join(f'{v}: {x:.3f}' for v, x in zip(ordered, values))}).")
+    notes.append(rep.replicate_note(len(seeds), seeds))
     display = pd.DataFrame(rows) if rows else pd.DataFrame(columns=["Alignment / view aggregation"])
     if origins is not None:
         csv.insert(1, "origin", csv["variant"].map(lambda v: origins.get(v, "paper")))

@@ -10,6 +10,7 @@ from echo2ecg.config import (ConfigError, check_synthetic_roots, pretrain_varian
                              validate_config)
 from echo2ecg.evaluate.settings import report_targets
 from echo2ecg.list_records import list_records, listing_digest, shard_file_digests
+from echo2ecg.replicates import pretrain_replicates, replicate_name, replicate_pretrain_section, replicate_seed
 from echo2ecg.sharding import shard_name
 
 # A user's `cohorts` replaces demo_cohorts as a whole; synthetic roots follow results_dir.
@@ -31,11 +32,17 @@ DOWNSTREAM_COHORTS = [c for c, spec in config["cohorts"].items() if spec["role"]
 VARIANTS = pretrain_variants(config)
 # the variants the default target builds (the others: target all_variants)
 DEFAULT_VARIANTS = [v for v in VARIANTS if config["pretrain"]["variants"][v].get("in_default_target", True)]
+# Seed replicates of pre-training (each a {replicate} wildcard value, seed<seed>); the first is the
+# report's first replicate (figures, and the bootstrap CIs shown beside the mean over replicates).
+REPLICATE_SEEDS = pretrain_replicates(config)
+REPLICATES = [replicate_name(s) for s in REPLICATE_SEEDS]
+FIRST_REPLICATE = REPLICATES[0]
 
 
 wildcard_constraints:
     cohort="|".join(COHORTS),
     variant="|".join(VARIANTS),
+    replicate="|".join(REPLICATES),
     shard=r"\d{4}",
 
 
@@ -255,14 +262,16 @@ def ecg_foundation(wildcards):
     return otis if otis else ECG_STANDIN
 
 
-def pretrain_section(leave_out=("variants",)):
-    """config pretrain without the variants (each job gets only its own variant's entry)."""
-    return {k: v for k, v in config["pretrain"].items() if k not in leave_out}
+def pretrain_section(replicate, leave_out=("variants",)):
+    """config pretrain as one replicate's jobs see it: without the variants (each job gets only its own
+    variant's entry) and the replicate list, with seed = the replicate's seed (so adding a replicate
+    changes no existing job's params)."""
+    return replicate_pretrain_section(config["pretrain"], replicate_seed(replicate), leave_out)
 
 
-def variant_checkpoint(variant):
+def variant_checkpoint(variant, replicate):
     """The checkpoint features use (pretrain.checkpoint: best or last)."""
-    return f"{RESULTS}/models/{variant}/{config['pretrain']['checkpoint']}.pt"
+    return f"{RESULTS}/models/{variant}/{replicate}/{config['pretrain']['checkpoint']}.pt"
 
 
 def own_ecg_files(wildcards):
@@ -276,9 +285,11 @@ def own_ecg_files(wildcards):
 def model_targets(variants=None):
     targets = []
     for variant in DEFAULT_VARIANTS if variants is None else variants:
-        targets += [f"{RESULTS}/models/{variant}/{name}" for name in ("best.pt", "last.pt", "curve.parquet", "curve.png")]
-        targets += [f"{RESULTS}/features/{variant}/{cohort}.parquet" for cohort in COHORTS]
-        targets += [f"{RESULTS}/features/{variant}/aligned_{cohort}.parquet" for cohort in PRETRAIN_COHORTS]
+        for replicate in REPLICATES:
+            models, features = f"{RESULTS}/models/{variant}/{replicate}", f"{RESULTS}/features/{variant}/{replicate}"
+            targets += [f"{models}/{name}" for name in ("best.pt", "last.pt", "curve.parquet", "curve.png")]
+            targets += [f"{features}/{cohort}.parquet" for cohort in COHORTS]
+            targets += [f"{features}/aligned_{cohort}.parquet" for cohort in PRETRAIN_COHORTS]
     return targets
 
 

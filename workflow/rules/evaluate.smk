@@ -1,11 +1,13 @@
 # Stage: evaluation of the frozen ECG representations (kNN) and of the aligned embeddings
 # (ECG-to-echo retrieval). RECIPE section 7. Code: echo2ecg/evaluate/ (knn, retrieval, bootstrap).
 #
-# Jobs: one knn job per variant x (task, cohort) and one retrieval job per variant x pre-training
-# cohort. Each job reads exactly one feature file, so re-extracting one variant's features of one
+# Jobs: one knn job per variant x replicate x (task, cohort) and one retrieval job per variant x
+# replicate x pre-training cohort. Each job reads exactly one feature file, so re-extracting one variant's features of one
 # cohort reruns only that cohort's evaluation of that variant, and the jobs run in parallel on a
 # cluster. Each knn job keeps its test ECGs' class scores; knn_summary computes the paired
-# bootstrap differences between variants from them (the same resamples for every variant).
+# bootstrap differences between variants from them (the same resamples for every variant; a variant's
+# replicate paired with the reference's same replicate). Adding a replicate reruns only its own jobs
+# and the summaries.
 # Params hold only evaluation keys (the LVEF jobs only the LVEF ones, the SHD jobs only the SHD
 # ones), so evaluation keys rerun the evaluation and the report, never pre-training.
 from echo2ecg.evaluate.settings import check_evaluation_config, evaluation_params, knn_outputs
@@ -22,17 +24,17 @@ wildcard_constraints:
 
 rule knn:
     input:
-        features=f"{RESULTS}/features/{{variant}}/{{cohort}}.parquet",
+        features=f"{RESULTS}/features/{{variant}}/{{replicate}}/{{cohort}}.parquet",
         **INDEX_TABLES,
     output:
-        results=f"{RESULTS}/eval/knn/{{variant}}/{{task}}_{{cohort}}.parquet",
-        scores=f"{RESULTS}/eval/knn/{{variant}}/{{task}}_{{cohort}}.scores.parquet",
+        results=f"{RESULTS}/eval/knn/{{variant}}/{{replicate}}/{{task}}_{{cohort}}.parquet",
+        scores=f"{RESULTS}/eval/knn/{{variant}}/{{replicate}}/{{task}}_{{cohort}}.scores.parquet",
     params:
         evaluation=lambda wildcards: evaluation_params(config, wildcards.task),
     log:
-        f"{RESULTS}/logs/knn/{{variant}}/{{task}}_{{cohort}}.log",
+        f"{RESULTS}/logs/knn/{{variant}}/{{replicate}}/{{task}}_{{cohort}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/knn/{{variant}}/{{task}}_{{cohort}}.tsv"
+        f"{RESULTS}/benchmarks/knn/{{variant}}/{{replicate}}/{{task}}_{{cohort}}.tsv"
     threads: 1
     resources:
         mem_mb=4000,
@@ -45,8 +47,8 @@ rule knn:
 
 rule knn_summary:
     input:
-        results=knn_outputs(RESULTS, VARIANTS, config, "results"),
-        scores=knn_outputs(RESULTS, VARIANTS, config, "scores"),
+        results=knn_outputs(RESULTS, VARIANTS, REPLICATES, config, "results"),
+        scores=knn_outputs(RESULTS, VARIANTS, REPLICATES, config, "scores"),
     output:
         knn=f"{RESULTS}/eval/knn.parquet",
         paired=f"{RESULTS}/eval/knn_paired.parquet",
@@ -70,19 +72,19 @@ rule knn_summary:
 
 rule retrieval:
     input:
-        aligned=f"{RESULTS}/features/{{variant}}/aligned_{{cohort}}.parquet",
+        aligned=f"{RESULTS}/features/{{variant}}/{{replicate}}/aligned_{{cohort}}.parquet",
         pairs=INDEX_TABLES["pairs"],
         phenotypes=INDEX_TABLES["phenotypes"],
     output:
-        f"{RESULTS}/eval/retrieval/{{variant}}/{{cohort}}.parquet",
+        f"{RESULTS}/eval/retrieval/{{variant}}/{{replicate}}/{{cohort}}.parquet",
     params:
         retrieval=EVALUATION["retrieval"],
         seed=EVALUATION["seed"],
         bootstrap=EVALUATION["bootstrap"],
     log:
-        f"{RESULTS}/logs/retrieval/{{variant}}/{{cohort}}.log",
+        f"{RESULTS}/logs/retrieval/{{variant}}/{{replicate}}/{{cohort}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/retrieval/{{variant}}/{{cohort}}.tsv"
+        f"{RESULTS}/benchmarks/retrieval/{{variant}}/{{replicate}}/{{cohort}}.tsv"
     threads: 1
     resources:
         mem_mb=4000,
@@ -95,7 +97,8 @@ rule retrieval:
 
 rule retrieval_summary:
     input:
-        expand(f"{RESULTS}/eval/retrieval/{{variant}}/{{cohort}}.parquet", variant=VARIANTS, cohort=PRETRAIN_COHORTS),
+        expand(f"{RESULTS}/eval/retrieval/{{variant}}/{{replicate}}/{{cohort}}.parquet", variant=VARIANTS,
+               replicate=REPLICATES, cohort=PRETRAIN_COHORTS),
     output:
         f"{RESULTS}/eval/retrieval.parquet",
     log:

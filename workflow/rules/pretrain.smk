@@ -1,5 +1,6 @@
-# Stage: fit_ecg_encoder (only without OTiS weights), pretrain (one job per {variant}),
-# extract_ecg_features (per variant and cohort), extract_aligned_embeddings (pre-training cohorts),
+# Stage: fit_ecg_encoder (only without OTiS weights; shared by every replicate), pretrain (one job per
+# {variant} and seed {replicate}), extract_ecg_features (per variant, replicate and cohort),
+# extract_aligned_embeddings (pre-training cohorts),
 # embed_own_ecgs (target own_ecg_features).
 # Code: echo2ecg/fit_ecg_encoder.py, echo2ecg/pretrain.py, echo2ecg/extract_ecg_features.py,
 # echo2ecg/embed_own_ecgs.py; the model parts in echo2ecg/model/.
@@ -13,7 +14,6 @@ rule fit_ecg_encoder:
         encoder={k: v for k, v in config["ecg_encoder"].items() if k != "standin"},
         standin=config["ecg_encoder"]["standin"],
         preprocessing=config["ecg_preprocessing"],
-        init_seed=config["pretrain"]["seed"],
     log:
         f"{RESULTS}/logs/fit_ecg_encoder.log",
     benchmark:
@@ -38,23 +38,24 @@ rule pretrain:
         views=expand(f"{RESULTS}/echo/view_embeddings/{{cohort}}/{{shard}}.npy", cohort=PRETRAIN_COHORTS, shard=SHARDS),
         foundation=ecg_foundation,
     output:
-        best=f"{RESULTS}/models/{{variant}}/best.pt",
-        last=f"{RESULTS}/models/{{variant}}/last.pt",
-        curve=f"{RESULTS}/models/{{variant}}/curve.parquet",
+        best=f"{RESULTS}/models/{{variant}}/{{replicate}}/best.pt",
+        last=f"{RESULTS}/models/{{variant}}/{{replicate}}/last.pt",
+        curve=f"{RESULTS}/models/{{variant}}/{{replicate}}/curve.parquet",
         # the report shows every variant's curve in one figure (rule report_training_curves)
-        figure=f"{RESULTS}/models/{{variant}}/curve.png",
+        figure=f"{RESULTS}/models/{{variant}}/{{replicate}}/curve.png",
     params:
-        pretrain=pretrain_section(leave_out=("variants", "checkpoint")),  # which checkpoint features use: not here
+        # which checkpoint features use: not here; seed = the replicate's
+        pretrain=lambda wc: pretrain_section(wc.replicate, leave_out=("variants", "checkpoint")),
         variant=lambda wc: variant_spec(wc.variant),
         ecg_encoder={k: v for k, v in config["ecg_encoder"].items() if k != "standin"},
         cohorts=PRETRAIN_COHORTS,
         # epoch checkpoints (full training state) live here, outside the outputs, so that a killed or
         # retried job resumes from the newest one instead of having it deleted as an incomplete output
-        state_dir=lambda wc: f"{RESULTS}/interim/pretrain/{wc.variant}",
+        state_dir=lambda wc: f"{RESULTS}/interim/pretrain/{wc.variant}/{wc.replicate}",
     log:
-        f"{RESULTS}/logs/pretrain/{{variant}}.log",
+        f"{RESULTS}/logs/pretrain/{{variant}}/{{replicate}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/pretrain/{{variant}}.tsv"
+        f"{RESULTS}/benchmarks/pretrain/{{variant}}/{{replicate}}.tsv"
     threads: config["pretrain"]["threads"]
     resources:
         mem_mb=8000,
@@ -68,20 +69,20 @@ rule pretrain:
 
 rule extract_ecg_features:
     input:
-        checkpoint=lambda wc: variant_checkpoint(wc.variant),
+        checkpoint=lambda wc: variant_checkpoint(wc.variant, wc.replicate),
         ecg_index=f"{RESULTS}/ecg/index.parquet",
         ecgs_table=f"{RESULTS}/tables/ecgs.parquet",
         splits=f"{RESULTS}/tables/splits.parquet",
         ecgs=expand(f"{RESULTS}/ecg/{{{{cohort}}}}/{{shard}}.npy", shard=SHARDS),
     output:
-        features=f"{RESULTS}/features/{{variant}}/{{cohort}}.parquet",
+        features=f"{RESULTS}/features/{{variant}}/{{replicate}}/{{cohort}}.parquet",
     params:
-        pretrain=pretrain_section(),
+        pretrain=lambda wc: pretrain_section(wc.replicate),
         variant=lambda wc: variant_spec(wc.variant),
     log:
-        f"{RESULTS}/logs/extract_ecg_features/{{variant}}/{{cohort}}.log",
+        f"{RESULTS}/logs/extract_ecg_features/{{variant}}/{{replicate}}/{{cohort}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/extract_ecg_features/{{variant}}/{{cohort}}.tsv"
+        f"{RESULTS}/benchmarks/extract_ecg_features/{{variant}}/{{replicate}}/{{cohort}}.tsv"
     threads: 2
     resources:
         mem_mb=4000,
@@ -95,7 +96,7 @@ rule extract_ecg_features:
 
 rule extract_aligned_embeddings:
     input:
-        checkpoint=lambda wc: variant_checkpoint(wc.variant),
+        checkpoint=lambda wc: variant_checkpoint(wc.variant, wc.replicate),
         ecg_index=f"{RESULTS}/ecg/index.parquet",
         ecgs_table=f"{RESULTS}/tables/ecgs.parquet",
         studies=f"{RESULTS}/tables/echo_studies.parquet",
@@ -104,14 +105,14 @@ rule extract_aligned_embeddings:
         ecgs=expand(f"{RESULTS}/ecg/{{{{cohort}}}}/{{shard}}.npy", shard=SHARDS),
         views=expand(f"{RESULTS}/echo/view_embeddings/{{{{cohort}}}}/{{shard}}.npy", shard=SHARDS),
     output:
-        aligned=f"{RESULTS}/features/{{variant}}/aligned_{{cohort}}.parquet",
+        aligned=f"{RESULTS}/features/{{variant}}/{{replicate}}/aligned_{{cohort}}.parquet",
     params:
-        pretrain=pretrain_section(),
+        pretrain=lambda wc: pretrain_section(wc.replicate),
         variant=lambda wc: variant_spec(wc.variant),
     log:
-        f"{RESULTS}/logs/extract_aligned_embeddings/{{variant}}/{{cohort}}.log",
+        f"{RESULTS}/logs/extract_aligned_embeddings/{{variant}}/{{replicate}}/{{cohort}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/extract_aligned_embeddings/{{variant}}/{{cohort}}.tsv"
+        f"{RESULTS}/benchmarks/extract_aligned_embeddings/{{variant}}/{{replicate}}/{{cohort}}.tsv"
     threads: 2
     resources:
         mem_mb=4000,
@@ -125,10 +126,10 @@ rule extract_aligned_embeddings:
 
 rule embed_own_ecgs:
     input:
-        checkpoint=variant_checkpoint(config["embed_own_ecgs"]["variant"]),
+        checkpoint=variant_checkpoint(config["embed_own_ecgs"]["variant"], FIRST_REPLICATE),  # the first replicate
         records=own_ecg_files,
     output:
-        features=f"{RESULTS}/features/{config['embed_own_ecgs']['variant']}/own_ecgs.parquet",
+        features=f"{RESULTS}/features/{config['embed_own_ecgs']['variant']}/{FIRST_REPLICATE}/own_ecgs.parquet",
         excluded=f"{RESULTS}/qc/own_ecgs.excluded.parquet",
         ecgs=f"{RESULTS}/interim/own_ecgs/ecgs.npy",
         index=f"{RESULTS}/interim/own_ecgs/ecgs.parquet",
@@ -137,7 +138,7 @@ rule embed_own_ecgs:
         format=config["embed_own_ecgs"]["format"],
         variant=config["embed_own_ecgs"]["variant"],
         variant_spec=variant_spec(config["embed_own_ecgs"]["variant"]),
-        pretrain=pretrain_section(),
+        pretrain=pretrain_section(FIRST_REPLICATE),
         preprocessing=config["ecg_preprocessing"],
     log:
         f"{RESULTS}/logs/embed_own_ecgs.log",

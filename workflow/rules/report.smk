@@ -2,6 +2,7 @@
 # the ECG features, and the summary that `snakemake --report report.html` shows on its landing page
 # (workflow/report/workflow.rst includes it). Code: echo2ecg/report/ (tables, figures, summary).
 # Params hold only evaluation.report keys and the variant/cohort names: report keys rerun the report only.
+# Tables 3-5 aggregate over the seed replicates; the figures show the first replicate.
 from echo2ecg.evaluate.settings import REPORT_TABLES, curve_variants, map_variants, shd_cohorts
 
 REPORT = f"{RESULTS}/report"
@@ -35,6 +36,7 @@ rule report_tables:
         variants=VARIANTS,
         variant_specs=config.get("pretrain", {}).get("variants", {}),
         pretrain_cohorts=PRETRAIN_COHORTS,
+        replicates=REPLICATE_SEEDS,  # config order: the first replicate's CIs stand beside the means
         cohorts={c: {"synthetic": spec["synthetic"], "role": spec["role"]} for c, spec in config["cohorts"].items()},
         echo_encoder={"echoprime_checkpoint": config["echo_encoder"]["echoprime_checkpoint"]},
         ecg_encoder={"otis_checkpoint": config.get("ecg_encoder", {}).get("otis_checkpoint")},
@@ -60,6 +62,7 @@ rule report_shd_figure:
                labels={"figure": "Figure 2: SHD vs training data", "cohort": "{cohort}"}),
     params:
         synthetic=lambda wildcards: config["cohorts"][wildcards.cohort]["synthetic"],
+        replicate=REPLICATE_SEEDS[0],
     log:
         f"{RESULTS}/logs/report_shd_figure/{{cohort}}.log",
     benchmark:
@@ -76,12 +79,13 @@ rule report_shd_figure:
 
 rule report_training_curves:
     input:
-        curves=expand(f"{RESULTS}/models/{{variant}}/curve.parquet", variant=CURVE_VARIANTS),
+        curves=expand(f"{RESULTS}/models/{{variant}}/{FIRST_REPLICATE}/curve.parquet", variant=CURVE_VARIANTS),
     output:
         report(f"{REPORT}/training_curves.png", caption="../report/training_curves.rst", category="Figures",
                labels={"figure": "Training curves"}),
     params:
         variants=CURVE_VARIANTS,
+        replicate=FIRST_REPLICATE,
     log:
         f"{RESULTS}/logs/report_training_curves.log",
     benchmark:
@@ -98,7 +102,7 @@ rule report_training_curves:
 
 rule report_feature_map:
     input:
-        features=expand(f"{RESULTS}/features/{{variant}}/{{cohort}}.parquet", variant=MAP_VARIANTS,
+        features=expand(f"{RESULTS}/features/{{variant}}/{FIRST_REPLICATE}/{{cohort}}.parquet", variant=MAP_VARIANTS,
                         cohort=PRETRAIN_COHORTS[:1]),
         **INDEX_TABLES,
     output:
@@ -106,6 +110,7 @@ rule report_feature_map:
                labels={"figure": "PCA of ECG features"}),
     params:
         variants=MAP_VARIANTS,
+        replicate=FIRST_REPLICATE,
         cohort=PRETRAIN_COHORTS[0] if PRETRAIN_COHORTS else None,
         synthetic=config["cohorts"][PRETRAIN_COHORTS[0]]["synthetic"] if PRETRAIN_COHORTS else False,
     log:
