@@ -34,15 +34,15 @@ def test_origins_default_to_paper():
 
 
 def test_tables_3_to_5_show_the_origin_of_every_row():
-    t3 = tables.table3(knn(), ["mimic"], VARIANTS, ORIGINS)
+    t3 = tables.table3(knn(), ["mimic"], VARIANTS, origins=ORIGINS)
     assert t3.display.set_index("Method")["Origin"].to_dict() == ORIGINS
     assert t3.display.columns[1] == "Origin"
     assert t3.csv.set_index("variant")["origin"].to_dict() == ORIGINS
-    t4 = tables.table4(retrieval(), VARIANTS, ORIGINS)
+    t4 = tables.table4(retrieval(), VARIANTS, origins=ORIGINS)
     shown = t4.display.set_index("Method")["Origin"]
     assert shown.iloc[0] == "-" and shown.iloc[1:].to_dict() == ORIGINS  # the random row is neither
     labels = {"echo2ecg": "attention pool", "meanpool": "mean pool", "echo2ecg_centred": "attention pool, centred"}
-    t5 = tables.table5(knn(), labels, ["meanpool", "echo2ecg"], ["mimic"], 0.01, ORIGINS)
+    t5 = tables.table5(knn(), labels, ["meanpool", "echo2ecg"], ["mimic"], 0.01, origins=ORIGINS)
     assert t5.display.set_index("Alignment / view aggregation")["Origin"].to_dict() == {
         "attention pool": "paper", "mean pool": "paper", "attention pool, centred": "addition"}
     for table in (t3, t4, t5):
@@ -53,7 +53,7 @@ def test_tables_3_to_5_show_the_origin_of_every_row():
 def test_without_origins_the_tables_are_unchanged_and_claims_skip_the_legend():
     assert "Origin" not in tables.table3(knn(), ["mimic"], VARIANTS).display.columns
     assert "origin" not in tables.table4(retrieval(), VARIANTS).csv.columns
-    t5 = tables.table5(knn(), {"echo2ecg": "a", "meanpool": "m"}, ["meanpool", "echo2ecg"], ["mimic"], 0.01, ORIGINS)
+    t5 = tables.table5(knn(), {"echo2ecg": "a", "meanpool": "m"}, ["meanpool", "echo2ecg"], ["mimic"], 0.01, origins=ORIGINS)
     claims = claim_statements(knn(), pd.DataFrame(columns=["variant", "reference", "task", "cohort"]), retrieval(),
                               main="echo2ecg", references=[], internal=None, ablation_notes=t5.notes)
     assert not any(c.startswith("Origin:") for c in claims)
