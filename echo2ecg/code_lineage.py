@@ -18,8 +18,9 @@ Snakemake's params trigger reruns exactly the jobs whose code changed, and their
 provenance sidecar records the same per-file hashes (``code.modules``), which ``echo2ecg audit``
 compares with the files on disk: the audit and the DAG judge code by the same files.
 
-Modules that only keep records (provenance, logs, the console command) compute no result and are
-left out: changing how a sidecar is written does not make a result stale.
+Modules that only keep records (provenance, logs, the console command, this module) compute no
+result and are left out, with what only they import: changing how a sidecar is written does not
+make a result stale.
 """
 from __future__ import annotations
 
@@ -31,8 +32,9 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "echo2ecg"
-# package modules that write records or logs but compute no result: not part of a result's code
-BOOKKEEPING_MODULES = ("echo2ecg/provenance.py", "echo2ecg/logs.py", "echo2ecg/cli.py")
+# package modules that write records or logs but compute no result: not part of a result's code,
+# and neither is what only they import (this module, imported by provenance)
+BOOKKEEPING_MODULES = ("echo2ecg/provenance.py", "echo2ecg/logs.py", "echo2ecg/cli.py", "echo2ecg/code_lineage.py")
 # `python -m echo2ecg.x ...` or the `echo2ecg` console command in a rule's shell command
 _SHELL_MODULE = re.compile(r"-m\s+(echo2ecg(?:\.\w+)*)")
 _SHELL_COMMAND = re.compile(r"(?:^|[\s;&|(])echo2ecg\s")
@@ -126,7 +128,8 @@ class CodeLineage:
 
     # -- a job's code ---------------------------------------------------------------------------
     def files(self, entry_points) -> list[Path]:
-        """Every repository file the entry points (scripts or module files) run, transitively."""
+        """Every repository file the entry points (scripts or module files) run, transitively (not
+        following the imports of the bookkeeping modules)."""
         if isinstance(entry_points, (str, Path)):
             entry_points = [entry_points]
         seen: set[Path] = set()
@@ -136,7 +139,8 @@ class CodeLineage:
             if path in seen:
                 continue
             seen.add(path)
-            queue.extend(self.imports_of(path) - seen)
+            if self.relative(path) not in BOOKKEEPING_MODULES:
+                queue.extend(self.imports_of(path) - seen)
         return sorted(seen)
 
     def relative(self, path: Path) -> str:
