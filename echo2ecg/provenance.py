@@ -2,7 +2,7 @@
 
 Each output ``X`` gets a sidecar ``X.prov.json``: rule, wildcards, params (the resolved config
 values the rule used), seeds found in them, code version (git commit, dirty flag, and the hash of
-every repository module the job ran), inputs with content hashes (an input the workflow wrote is
+every package module its script imports, see code_lineage.py), inputs with content hashes (an input the workflow wrote is
 identified by the hash its own sidecar recorded, so big arrays are not hashed twice), software
 versions, host, CPU and GPU model, start and end time. The raw records a job read are listed in
 a table beside the sidecar (``X.records.parquet``, referenced by path and hash), not copied into
