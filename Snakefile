@@ -46,3 +46,9 @@ rule all_variants:
 rule own_ecg_features:
     input:
         rules.embed_own_ecgs.output.features,
+
+
+# Every rule that runs repository code gets the param `code`: the digest of the bytes of its script
+# and of the echo2ecg modules it imports, transitively (echo2ecg/code_lineage.py). A changed module
+# reruns exactly the jobs that run it and their dependants; a touch or a checkout reruns nothing.
+CODE_FILES = add_code_params(workflow.rules)

@@ -249,8 +249,7 @@ def fit_echo_encoder(cfg: dict | None, out_checkpoint: str | Path, log: logging.
              step, train_seconds, _fmt(metrics_after), loss_after)
     window = max(1, min(25, len(losses) // 4))
     metrics = {
-        "steps": step,
-        "train_seconds": train_seconds,
+        "steps": step,  # no timings: the checkpoint and metrics of the same fit are the same bytes
         "train_loss_first": float(np.mean(losses[:window])) if losses else float("nan"),
         "train_loss_last": float(np.mean(losses[-window:])) if losses else float("nan"),
         "n_train_patients": len(train_records),

@@ -2,7 +2,7 @@
 
 Each output ``X`` gets a sidecar ``X.prov.json``: rule, wildcards, params (the resolved config
 values the rule used), seeds found in them, code version (git commit, dirty flag, and the hash of
-every repository module the job ran), inputs with content hashes (an input the workflow wrote is
+every package module its script imports, see code_lineage.py), inputs with content hashes (an input the workflow wrote is
 identified by the hash its own sidecar recorded, so big arrays are not hashed twice), software
 versions, host, CPU and GPU model, start and end time. The raw records a job read are listed in
 a table beside the sidecar (``X.records.parquet``, referenced by path and hash), not copied into
@@ -26,6 +26,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from echo2ecg.code_lineage import BOOKKEEPING_MODULES, CodeLineage
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SIDECAR_SUFFIX = ".prov.json"
 RECORDS_SUFFIX = ".records.parquet"
@@ -38,8 +40,6 @@ MAX_HASHED_INPUT_BYTES = 512 * 1024 * 1024
 SNAKEMAKE_TOUCH_WINDOW_NS = 600 * 10**9
 _SOFTWARE = ("numpy", "pandas", "pyarrow", "scipy", "scikit-learn", "torch", "torchvision",
              "snakemake", "pybaselines", "pydicom", "wfdb", "av", "pillow", "matplotlib", "pyyaml")
-# package modules that write records or logs but compute no result: not part of a result's code
-_BOOKKEEPING_MODULES = ("echo2ecg/provenance.py", "echo2ecg/logs.py", "echo2ecg/cli.py")
 
 
 def sha256_of_file(path, chunk_size: int = 1 << 20) -> str:
@@ -81,22 +81,25 @@ def _git_version() -> dict:
 
 
 def code_modules(script: str | None = None) -> dict:
-    """SHA-256 of the rule's script and of every repository module loaded in this process, by
-    path relative to the repository (what `echo2ecg audit` compares with the files on disk)."""
+    """SHA-256 of the rule's script and of every package module it runs, by path relative to the
+    repository (what `echo2ecg audit` compares with the files on disk). With a script, the modules
+    are its static import closure (echo2ecg/code_lineage.py), the same files whose digest is the
+    rule's param ``code``, so the audit and Snakemake judge code by the same files; without one,
+    the repository modules loaded in this process."""
+    if script:
+        return CodeLineage(REPO_ROOT).modules(script)
     files = set()
     for module in list(sys.modules.values()):
         path = getattr(module, "__file__", None)
         if path and path.endswith(".py"):
             files.add(Path(path).resolve())
-    if script:
-        files.add(Path(script).resolve())
     modules = {}
     for path in sorted(files):
         try:
             relative = path.relative_to(REPO_ROOT).as_posix()
         except ValueError:
             continue
-        if relative.startswith((".venv/", ".snakemake/")) or relative in _BOOKKEEPING_MODULES or not path.exists():
+        if relative.startswith((".venv/", ".snakemake/")) or relative in BOOKKEEPING_MODULES or not path.exists():
             continue
         modules[relative] = sha256_of_file(path)
     return modules
@@ -272,7 +275,7 @@ def write_provenance(outputs, *, rule: str, inputs=(), params=None, wildcards=No
         "seeds": seeds_in(params),
         "inputs": described,
         "records": table,
-        "code": code_version(script),
+        "code": code_version(script or _repository_script()),
         "software": software_versions(),
         "host": host_description(),
         "threads": threads,
@@ -300,6 +303,14 @@ def _script_path() -> str | None:
     """The rule's script (Snakemake sets ``__file__`` of a script job to the original file)."""
     main = sys.modules.get("__main__")
     return getattr(main, "__file__", None)
+
+
+def _repository_script() -> str | None:
+    """The running rule script, when this process runs one of the repository's scripts/."""
+    script = _script_path()
+    if script and Path(script).resolve().parent == REPO_ROOT / "scripts":
+        return script
+    return None
 
 
 def provenance_from_snakemake(smk, *, started_at=None, summary=None, outputs=None, input_records=None, records=None):

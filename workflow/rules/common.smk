@@ -6,6 +6,7 @@ import sys
 sys.path.insert(0, workflow.basedir)
 
 from echo2ecg import readers
+from echo2ecg.code_lineage import add_code_params
 from echo2ecg.config import (ConfigError, check_synthetic_roots, pretrain_variants, resolve_config, synthetic_root,
                              validate_config)
 from echo2ecg.evaluate.settings import report_targets
