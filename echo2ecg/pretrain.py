@@ -38,6 +38,7 @@ from echo2ecg.model.ecg_encoder import ECGEncoder, ECGEncoderConfig, load_otis_c
 from echo2ecg.model.optimizer import apply_lr, build_optimizer, lr_at_step
 from echo2ecg.model.projection import ProjectionHead, clip_loss
 from echo2ecg.model.view_aggregation import ViewAggregationConfig, build_view_aggregator
+from echo2ecg.outputs import atomic_path
 
 CURVE_COLUMNS = ["epoch", "step", "train_loss", "val_loss", "lr"]  # no timings: a result never depends on machine speed
 STATE_PREFIX = "epoch_"
@@ -374,9 +375,8 @@ def content_digest(*tensors_or_modules) -> str:
 
 
 def _atomic_save(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def _rng_states(generator: torch.Generator, device: torch.device) -> dict:
@@ -604,8 +604,10 @@ def run_pretrain_variant(pretrain_section: dict, ecg_section: dict, variant_name
     out_dir.mkdir(parents=True, exist_ok=True)
     result = pretrain(model, train, val, cfg, variant, enc.n_samples, state_dir, out_dir / "best.pt",
                       out_dir / "last.pt", meta, log, device)
-    result.curve.to_parquet(out_dir / "curve.parquet", index=False)
-    plot_curve(result.curve, out_dir / "curve.png", f"{variant_name}: contrastive pre-training")
+    with atomic_path(out_dir / "curve.parquet") as tmp:
+        result.curve.to_parquet(tmp, index=False)
+    with atomic_path(out_dir / "curve.png") as tmp:
+        plot_curve(result.curve, tmp, f"{variant_name}: contrastive pre-training")
     return {"variant": variant_name, "train_pairs": train.n_pairs, "val_pairs": val.n_pairs,
             "train_ecgs": len(train.ecg_ids), "train_studies": len(train.study_ids),
             "best_epoch": result.best_epoch, "best_val_loss": result.best_val_loss,
