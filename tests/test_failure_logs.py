@@ -38,6 +38,8 @@ def test_every_script_sends_its_failure_to_the_rule_log(script):
     calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "stage_logger"]
     assert calls and all(ast.unparse(call.args[1]) == "snakemake.log[0]" for call in calls), \
         f"{script.name} logs through stage_logger into the rule's log"
+    # SystemExit never reaches the hook: a script stops by raising (echo2ecg.logs.ExpectedFailure)
+    assert "SystemExit" not in script.read_text() and "sys.exit" not in script.read_text(), script.name
 
 
 def test_every_rule_runs_a_script_and_has_a_log():
