@@ -21,6 +21,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from echo2ecg.checkpoints import CheckpointError, load_checkpoint, load_state
 from echo2ecg.echo_encoder import (
     build_echo_encoder, clip_size_of, freeze, load_echoprime_state_dict, normalise_clips,
 )
@@ -46,21 +47,13 @@ def reset_encoded_view_count() -> None:
 def load_standin_checkpoint(path: str | Path) -> tuple[nn.Module, dict]:
     """The stand-in encoder saved by ``fit_echo_encoder`` (loaded with ``weights_only=True``)."""
     path = Path(path)
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise ValueError(f"cannot load stand-in echo encoder checkpoint {path}: {error}") from error
-    if not isinstance(checkpoint, dict) or not {"state_dict", "preset", "config"} <= set(checkpoint):
-        raise ValueError(
-            f"{path} is not a stand-in echo encoder checkpoint written by fit_echo_encoder "
-            "(expected keys state_dict, preset, config)"
-        )
+    checkpoint = load_checkpoint(path, "stand-in echo encoder (fit_echo_encoder)", ("state_dict", "preset", "config"))
     model = build_echo_encoder(checkpoint["preset"], clip_size=checkpoint["config"].get("clip_size"))
     state = checkpoint["state_dict"]
     missing = sorted(set(model.state_dict()) ^ set(state))
     if missing:
-        raise ValueError(f"stand-in echo encoder checkpoint {path} does not fit its preset: keys {missing[:8]} differ")
-    model.load_state_dict(state, strict=True)
+        raise CheckpointError(f"stand-in echo encoder checkpoint {path} does not fit its preset: keys {missing[:8]} differ")
+    load_state(model, state, path, "stand-in echo encoder")
     return model, checkpoint
 
 

@@ -21,6 +21,7 @@ import pandas as pd
 import torch
 
 from echo2ecg.augment import first_window
+from echo2ecg.checkpoints import CheckpointError, load_state
 from echo2ecg.model.echo2ecg_model import Echo2ECG
 from echo2ecg.pretrain import (
     PretrainConfig,
@@ -39,12 +40,15 @@ def load_variant(checkpoint_path: str | os.PathLike, pretrain_section: dict, var
     """The variant's model with the checkpoint's weights (built from the numbers the checkpoint records)."""
     checkpoint = load_model_checkpoint(checkpoint_path)
     meta = checkpoint["meta"]
+    if not {"pretrain", "encoder"} <= set(meta):
+        raise CheckpointError(f"{checkpoint_path} is not a pre-training model checkpoint: its meta lacks "
+                              f"{sorted({'pretrain', 'encoder'} - set(meta))}")
     cfg = PretrainConfig.from_dict(dict(pretrain_section, **meta["pretrain"]))
     variant = VariantSpec.from_config(variant_name, variant_spec)
     shell = VariantSpec(variant.name, variant.aggregation, "random", variant.align)  # weights come from the checkpoint
     # checkpoints written before ecg_encoder.attention_layout existed hold the fused layout
     model, _ = build_model(cfg, dict({"attention_layout": "fused"}, **meta["encoder"], otis_checkpoint=None), shell)
-    model.load_state_dict(checkpoint["model"], strict=True)
+    load_state(model, checkpoint["model"], checkpoint_path, "pre-training model")
     return model.eval(), meta
 
 

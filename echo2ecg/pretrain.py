@@ -32,11 +32,13 @@ import torch
 from torch import nn
 
 from echo2ecg.augment import AugmentConfig, augment_ecg_batch, first_window, random_window
+from echo2ecg.checkpoints import CheckpointError, load_checkpoint, load_state
 from echo2ecg.model.echo2ecg_model import Echo2ECG
 from echo2ecg.model.ecg_encoder import ECGEncoder, ECGEncoderConfig, load_otis_checkpoint
 from echo2ecg.model.optimizer import apply_lr, build_optimizer, lr_at_step
 from echo2ecg.model.projection import ProjectionHead, clip_loss
 from echo2ecg.model.view_aggregation import ViewAggregationConfig, build_view_aggregator
+from echo2ecg.outputs import atomic_path
 
 CURVE_COLUMNS = ["epoch", "step", "train_loss", "val_loss", "lr"]  # no timings: a result never depends on machine speed
 STATE_PREFIX = "epoch_"
@@ -299,8 +301,8 @@ def build_model(cfg: PretrainConfig, ecg_section: dict, variant: VariantSpec, fo
         else:
             if not foundation:
                 raise ValueError("variant init 'foundation' needs the fit_ecg_encoder stand-in (or an OTiS checkpoint)")
-            state = torch.load(foundation, map_location="cpu", weights_only=True)
-            encoder.load_state_dict(state["encoder"], strict=True)
+            kind = "ECG encoder stand-in (fit_ecg_encoder)"
+            load_state(encoder, load_checkpoint(foundation, kind, ("encoder",))["encoder"], foundation, kind)
             origin["foundation"] = f"synthetic stand-in for OTiS (fit_ecg_encoder) {foundation}"
     else:
         origin["foundation"] = f"random initialisation (seed {cfg.seed})"
@@ -392,9 +394,8 @@ def content_digest(*tensors_or_modules) -> str:
 
 
 def _atomic_save(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def _rng_states(generator: torch.Generator, device: torch.device) -> dict:
@@ -421,8 +422,16 @@ def model_checkpoint(model: nn.Module, meta: dict) -> dict:
     return {"model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}, "meta": meta}
 
 
+MODEL_CHECKPOINT = "pre-training model (best.pt / last.pt)"
+RESUME_STATE_KEYS = ("run_key", "epoch", "model", "optimizer", "rng", "best_val_loss", "best_epoch", "curve")
+
+
 def load_model_checkpoint(path: str | os.PathLike) -> dict:
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """best.pt / last.pt; a CheckpointError names a truncated or wrong-kind file."""
+    checkpoint = load_checkpoint(path, MODEL_CHECKPOINT, ("model", "meta"))
+    if not isinstance(checkpoint["meta"], dict):
+        raise CheckpointError(f"{path} is not a {MODEL_CHECKPOINT} checkpoint: its meta is not a dict")
+    return checkpoint
 
 
 # ---------------------------------------------------------------------------------------------
@@ -489,7 +498,11 @@ def pretrain(model: Echo2ECG, train: PairTensors, val: PairTensors, cfg: Pretrai
 
     resume = latest_state(state_dir)
     if resume is not None:
-        state = torch.load(resume, map_location="cpu", weights_only=True)
+        try:
+            state = load_checkpoint(resume, "pre-training resume state", RESUME_STATE_KEYS)
+        except CheckpointError as error:  # e.g. truncated by a full disk: the data are not lost, only time
+            log.warning("discarding the resume state, training %s starts afresh: %s", variant.name, error)
+            state = {"run_key": None}
         if state["run_key"] == run_key:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
@@ -498,7 +511,8 @@ def pretrain(model: Echo2ECG, train: PairTensors, val: PairTensors, cfg: Pretrai
             best_val, best_epoch, start_epoch = float(state["best_val_loss"]), int(state["best_epoch"]), int(state["epoch"])
             log.info("resuming %s from its epoch %d checkpoint %s", variant.name, start_epoch, resume)
         else:
-            log.info("ignoring %s: it was written by a different config or data", resume)
+            if "epoch" in state:
+                log.info("ignoring %s: it was written by a different config or data", resume)
             for stale in state_dir.glob(f"{STATE_PREFIX}*.pt"):
                 stale.unlink()
             start_epoch = 0
@@ -548,7 +562,7 @@ def pretrain(model: Echo2ECG, train: PairTensors, val: PairTensors, cfg: Pretrai
 
     last = model_checkpoint(model, dict(meta, epoch=cfg.epochs, step=total_steps, val_loss=curve_rows[-1]["val_loss"]))
     _atomic_save(last, Path(last_path))
-    best = torch.load(best_state_path, map_location="cpu", weights_only=True)
+    best = load_checkpoint(best_state_path, "best epoch's model (resume state)", ("model", "meta"))
     _atomic_save(best, Path(best_path))
     curve = pd.DataFrame(curve_rows, columns=CURVE_COLUMNS).astype({"epoch": "int64", "step": "int64"})
     log.info("best validation loss %.4f at epoch %d", best_val, best_epoch)
@@ -610,8 +624,10 @@ def run_pretrain_variant(pretrain_section: dict, ecg_section: dict, variant_name
     out_dir.mkdir(parents=True, exist_ok=True)
     result = pretrain(model, train, val, cfg, variant, enc.n_samples, state_dir, out_dir / "best.pt",
                       out_dir / "last.pt", meta, log, device)
-    result.curve.to_parquet(out_dir / "curve.parquet", index=False)
-    plot_curve(result.curve, out_dir / "curve.png", f"{variant_name}: contrastive pre-training")
+    with atomic_path(out_dir / "curve.parquet") as tmp:
+        result.curve.to_parquet(tmp, index=False)
+    with atomic_path(out_dir / "curve.png") as tmp:
+        plot_curve(result.curve, tmp, f"{variant_name}: contrastive pre-training")
     return {"variant": variant_name, "train_pairs": train.n_pairs, "val_pairs": val.n_pairs,
             "train_ecgs": len(train.ecg_ids), "train_studies": len(train.study_ids),
             "best_epoch": result.best_epoch, "best_val_loss": result.best_val_loss,

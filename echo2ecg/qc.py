@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from echo2ecg.logs import ExpectedFailure
+
 LEDGER_COLUMNS = ["stage", "cohort", "record_id", "source_path", "reason"]
 
 
@@ -21,8 +23,9 @@ class RecordFault(Exception):
     """
 
 
-class TooManyExclusions(RuntimeError):
-    """More records were excluded than the configured fraction allows."""
+class TooManyExclusions(ExpectedFailure, RuntimeError):
+    """More records were excluded than the configured fraction allows (the rule's log gets the
+    message, which names the counts, the threshold and the most frequent reasons)."""
 
 
 @dataclass

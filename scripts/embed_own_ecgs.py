@@ -7,7 +7,7 @@ import _package_path  # noqa: F401
 
 from echo2ecg.embed_own_ecgs import embed_own_ecgs
 from echo2ecg.extract_ecg_features import describe, variant_context
-from echo2ecg.logs import stage_logger
+from echo2ecg.logs import ExpectedFailure, stage_logger
 from echo2ecg.preprocess_ecg import ECGPreprocessing
 from echo2ecg.provenance import provenance_from_snakemake
 
@@ -15,7 +15,7 @@ started = dt.datetime.now(dt.timezone.utc)
 log = stage_logger("embed_own_ecgs", snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
 if not snakemake.params.root:
-    raise SystemExit("embed_own_ecgs.root is not set: name a directory of WFDB or DICOM ECGs (see README)")
+    raise ExpectedFailure("embed_own_ecgs.root is not set: name a directory of WFDB or DICOM ECGs (see README)")
 model, n_samples, cfg, device, meta = variant_context(snakemake.params.pretrain, snakemake.params.variant,
                                                       snakemake.params.variant_spec, snakemake.input.checkpoint)
 features, excluded = embed_own_ecgs(snakemake.params.root, snakemake.params.format, model, n_samples,
