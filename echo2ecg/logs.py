@@ -36,12 +36,6 @@ def stage_logger(name: str, log_path=None, level: int = logging.INFO) -> logging
     for handler in handlers:
         handler.setFormatter(fmt)
         logger.addHandler(handler)
-    if log_path:
-        # a rule's failure lands in its log: an exception nothing caught is logged (with its traceback) there
-        def log_uncaught(kind, value, traceback):
-            logger.critical("failed: %s: %s", kind.__name__, value, exc_info=(kind, value, traceback))
-
-        sys.excepthook = log_uncaught
     return logger
 
 
