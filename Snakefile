@@ -29,9 +29,9 @@ include: "workflow/rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         all_targets(),
-    default_target: True
 
 
 # Every configured pre-training variant, the ablations included (the default target builds those

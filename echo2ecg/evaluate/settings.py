@@ -55,6 +55,18 @@ def evaluation_params(config: dict, task: str) -> dict:
 
 REPORT_TABLES = ("table1", "table2", "table3", "table3_paired", "table4", "table5")
 
+# The report's navigation follows the paper's sections: every report() item of the workflow names one
+# of these categories (in this order) and a subcategory.
+REPORT_CATEGORIES = ("Data", "Echo encoder", "Pre-training", "Evaluation")
+REPORT_TABLE_SECTIONS = {
+    "table1": ("Data", "Table 1: cohorts and splits"),
+    "table2": ("Data", "Table 2: evaluation sets"),
+    "table3": ("Evaluation", "Table 3: LVEF kNN"),
+    "table3_paired": ("Evaluation", "Table 3b: paired differences"),
+    "table4": ("Evaluation", "Table 4: retrieval"),
+    "table5": ("Evaluation", "Table 5: ablations"),
+}
+
 
 def knn_outputs(results: str, variants: list[str], replicates: list[str], config: dict, kind: str) -> list[str]:
     """The per-job outputs of rule knn (kind: results | scores) of every variant, replicate and (task, cohort)."""

@@ -7,8 +7,7 @@ sys.path.insert(0, workflow.basedir)
 
 from echo2ecg import readers
 from echo2ecg.code_lineage import add_code_params
-from echo2ecg.config import (ConfigError, check_synthetic_roots, pretrain_variants, resolve_config, synthetic_root,
-                             validate_config)
+from echo2ecg.config import ConfigError, check_synthetic_roots, pretrain_variants, resolve_config, synthetic_root, validate_config
 from echo2ecg.evaluate.settings import report_targets
 from echo2ecg.list_records import list_records, listing_digest, shard_file_digests
 from echo2ecg.replicates import pretrain_replicates, replicate_name, replicate_pretrain_section, replicate_seed
@@ -86,7 +85,9 @@ def _ecg_index_mtime(cohort):
     spec = cohort_spec(cohort)
     index = _index_paths(spec["ecg_root"], readers.INDEX_FILES[spec["ecg_reader"]])
     if spec["ecg_reader"] in readers.LISTED_BY_DIRECTORY:  # a new file changes the directory's mtime
-        index += [os.path.join(dirpath, name) for dirpath, dirs, _ in os.walk(spec["ecg_root"]) for name in dirs] + [spec["ecg_root"]]
+        index += [os.path.join(dirpath, name) for dirpath, dirs, _ in os.walk(spec["ecg_root"]) for name in dirs] + [
+            spec["ecg_root"]
+        ]
     return _index_mtime(index)
 
 

@@ -24,23 +24,23 @@ wildcard_constraints:
 
 rule knn:
     input:
-        features=f"{RESULTS}/features/{{variant}}/{{replicate}}/{{cohort}}.parquet",
         **INDEX_TABLES,
+        features=f"{RESULTS}/features/{{variant}}/{{replicate}}/{{cohort}}.parquet",
     output:
         results=f"{RESULTS}/eval/knn/{{variant}}/{{replicate}}/{{task}}_{{cohort}}.parquet",
         scores=f"{RESULTS}/eval/knn/{{variant}}/{{replicate}}/{{task}}_{{cohort}}.scores.parquet",
-    params:
-        evaluation=lambda wildcards: evaluation_params(config, wildcards.task),
     log:
         f"{RESULTS}/logs/knn/{{variant}}/{{replicate}}/{{task}}_{{cohort}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/knn/{{variant}}/{{replicate}}/{{task}}_{{cohort}}.tsv"
+    conda:
+        f"{ENVS}/evaluate.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        f"{ENVS}/evaluate.yaml"
+    params:
+        evaluation=lambda wildcards: evaluation_params(config, wildcards.task),
     script:
         "../../scripts/knn.py"
 
@@ -52,20 +52,20 @@ rule knn_summary:
     output:
         knn=f"{RESULTS}/eval/knn.parquet",
         paired=f"{RESULTS}/eval/knn_paired.parquet",
-    params:
-        references=EVALUATION["paired_references"],
-        seed=EVALUATION["seed"],
-        bootstrap=EVALUATION["bootstrap"],
     log:
         f"{RESULTS}/logs/knn_summary.log",
     benchmark:
         f"{RESULTS}/benchmarks/knn_summary.tsv"
+    conda:
+        f"{ENVS}/evaluate.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=20,
-    conda:
-        f"{ENVS}/evaluate.yaml"
+    params:
+        references=EVALUATION["paired_references"],
+        seed=EVALUATION["seed"],
+        bootstrap=EVALUATION["bootstrap"],
     script:
         "../../scripts/knn_summary.py"
 
@@ -77,39 +77,43 @@ rule retrieval:
         phenotypes=INDEX_TABLES["phenotypes"],
     output:
         f"{RESULTS}/eval/retrieval/{{variant}}/{{replicate}}/{{cohort}}.parquet",
-    params:
-        retrieval=EVALUATION["retrieval"],
-        seed=EVALUATION["seed"],
-        bootstrap=EVALUATION["bootstrap"],
     log:
         f"{RESULTS}/logs/retrieval/{{variant}}/{{replicate}}/{{cohort}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/retrieval/{{variant}}/{{replicate}}/{{cohort}}.tsv"
+    conda:
+        f"{ENVS}/evaluate.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=20,
-    conda:
-        f"{ENVS}/evaluate.yaml"
+    params:
+        retrieval=EVALUATION["retrieval"],
+        seed=EVALUATION["seed"],
+        bootstrap=EVALUATION["bootstrap"],
     script:
         "../../scripts/retrieval.py"
 
 
 rule retrieval_summary:
     input:
-        expand(f"{RESULTS}/eval/retrieval/{{variant}}/{{replicate}}/{{cohort}}.parquet", variant=VARIANTS,
-               replicate=REPLICATES, cohort=PRETRAIN_COHORTS),
+        expand(
+            f"{RESULTS}/eval/retrieval/{{variant}}/{{replicate}}/{{cohort}}.parquet",
+            variant=VARIANTS,
+            replicate=REPLICATES,
+            cohort=PRETRAIN_COHORTS,
+        ),
     output:
         f"{RESULTS}/eval/retrieval.parquet",
     log:
         f"{RESULTS}/logs/retrieval_summary.log",
     benchmark:
         f"{RESULTS}/benchmarks/retrieval_summary.tsv"
+    conda:
+        f"{ENVS}/evaluate.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        f"{ENVS}/evaluate.yaml"
     script:
         "../../scripts/retrieval_summary.py"

@@ -11,20 +11,20 @@ rule ingest_ecg_shard:
     output:
         index=f"{RESULTS}/interim/ingest/{{cohort}}/ecgs/{{shard}}.parquet",
         excluded=f"{RESULTS}/interim/ingest/{{cohort}}/ecgs/{{shard}}.excluded.parquet",
-    params:
-        files_digest=ecg_shard_digest,
-        reader=lambda wc: cohort_spec(wc.cohort)["ecg_reader"],
-        min_duration_s=config["ecg_preprocessing"]["min_duration_s"],
     log:
         f"{RESULTS}/logs/ingest_ecg_shard/{{cohort}}/{{shard}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/ingest_ecg_shard/{{cohort}}/{{shard}}.tsv"
+    conda:
+        f"{ENVS}/ingest.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=60,
-    conda:
-        f"{ENVS}/ingest.yaml"
+    params:
+        files_digest=ecg_shard_digest,
+        reader=lambda wc: cohort_spec(wc.cohort)["ecg_reader"],
+        min_duration_s=config["ecg_preprocessing"]["min_duration_s"],
     script:
         "../../scripts/ingest_ecg_shard.py"
 
@@ -33,26 +33,24 @@ rule ingest_ecgs:
     input:
         listing=ecg_listing_files,
         index=expand(f"{RESULTS}/interim/ingest/{{cohort}}/ecgs/{{shard}}.parquet", cohort=COHORTS, shard=SHARDS),
-        excluded=expand(
-            f"{RESULTS}/interim/ingest/{{cohort}}/ecgs/{{shard}}.excluded.parquet", cohort=COHORTS, shard=SHARDS
-        ),
+        excluded=expand(f"{RESULTS}/interim/ingest/{{cohort}}/ecgs/{{shard}}.excluded.parquet", cohort=COHORTS, shard=SHARDS),
     output:
         table=f"{RESULTS}/tables/ecgs.parquet",
         excluded=f"{RESULTS}/qc/ingest_ecgs.excluded.parquet",
         reconciliation=f"{RESULTS}/qc/ingest_ecgs.reconciliation.csv",
-    params:
-        listings={c: {"reader": cohort_spec(c)["ecg_reader"], "root": cohort_spec(c)["ecg_root"]} for c in COHORTS},
-        max_excluded_fraction=config["qc"]["max_excluded_fraction"],
     log:
         f"{RESULTS}/logs/ingest_ecgs.log",
     benchmark:
         f"{RESULTS}/benchmarks/ingest_ecgs.tsv"
+    conda:
+        f"{ENVS}/ingest.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        f"{ENVS}/ingest.yaml"
+    params:
+        listings={c: {"reader": cohort_spec(c)["ecg_reader"], "root": cohort_spec(c)["ecg_root"]} for c in COHORTS},
+        max_excluded_fraction=config["qc"]["max_excluded_fraction"],
     script:
         "../../scripts/ingest_ecgs.py"
 
@@ -63,19 +61,19 @@ rule ingest_echo_shard:
     output:
         index=f"{RESULTS}/interim/ingest/{{cohort}}/echo_views/{{shard}}.parquet",
         excluded=f"{RESULTS}/interim/ingest/{{cohort}}/echo_views/{{shard}}.excluded.parquet",
-    params:
-        files_digest=echo_shard_digest,
-        reader=lambda wc: cohort_spec(wc.cohort)["echo_reader"],
     log:
         f"{RESULTS}/logs/ingest_echo_shard/{{cohort}}/{{shard}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/ingest_echo_shard/{{cohort}}/{{shard}}.tsv"
+    conda:
+        f"{ENVS}/ingest.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=60,
-    conda:
-        f"{ENVS}/ingest.yaml"
+    params:
+        files_digest=echo_shard_digest,
+        reader=lambda wc: cohort_spec(wc.cohort)["echo_reader"],
     script:
         "../../scripts/ingest_echo_shard.py"
 
@@ -84,9 +82,7 @@ rule ingest_echos:
     input:
         unpack(lambda wc: {f"study_list_{c}": f for c, f in echo_study_list_files(wc).items()}),
         listing=echo_listing_files,
-        index=expand(
-            f"{RESULTS}/interim/ingest/{{cohort}}/echo_views/{{shard}}.parquet", cohort=ECHO_COHORTS, shard=SHARDS
-        ),
+        index=expand(f"{RESULTS}/interim/ingest/{{cohort}}/echo_views/{{shard}}.parquet", cohort=ECHO_COHORTS, shard=SHARDS),
         excluded=expand(
             f"{RESULTS}/interim/ingest/{{cohort}}/echo_views/{{shard}}.excluded.parquet",
             cohort=ECHO_COHORTS,
@@ -97,20 +93,20 @@ rule ingest_echos:
         studies=f"{RESULTS}/tables/echo_studies.parquet",
         excluded=f"{RESULTS}/qc/ingest_echos.excluded.parquet",
         reconciliation=f"{RESULTS}/qc/ingest_echos.reconciliation.csv",
-    params:
-        readers={c: cohort_spec(c)["echo_reader"] for c in ECHO_COHORTS},
-        roots={c: cohort_spec(c)["echo_root"] for c in ECHO_COHORTS},
-        max_excluded_fraction=config["qc"]["max_excluded_fraction"],
     log:
         f"{RESULTS}/logs/ingest_echos.log",
     benchmark:
         f"{RESULTS}/benchmarks/ingest_echos.tsv"
+    conda:
+        f"{ENVS}/ingest.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        f"{ENVS}/ingest.yaml"
+    params:
+        readers={c: cohort_spec(c)["echo_reader"] for c in ECHO_COHORTS},
+        roots={c: cohort_spec(c)["echo_root"] for c in ECHO_COHORTS},
+        max_excluded_fraction=config["qc"]["max_excluded_fraction"],
     script:
         "../../scripts/ingest_echos.py"
 
@@ -122,18 +118,18 @@ rule ingest_phenotypes:
         table=f"{RESULTS}/tables/phenotypes.parquet",
         excluded=f"{RESULTS}/qc/ingest_phenotypes.excluded.parquet",
         reconciliation=f"{RESULTS}/qc/ingest_phenotypes.reconciliation.csv",
-    params:
-        sources=phenotype_sources,
-        max_excluded_fraction=config["qc"]["max_excluded_fraction"],
     log:
         f"{RESULTS}/logs/ingest_phenotypes.log",
     benchmark:
         f"{RESULTS}/benchmarks/ingest_phenotypes.tsv"
+    conda:
+        f"{ENVS}/ingest.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        f"{ENVS}/ingest.yaml"
+    params:
+        sources=phenotype_sources,
+        max_excluded_fraction=config["qc"]["max_excluded_fraction"],
     script:
         "../../scripts/ingest_phenotypes.py"

@@ -8,24 +8,22 @@ rule list_ecg_records:
     input:
         ecg_index_files,
     output:
-        manifests=expand(
-            f"{RESULTS}/interim/manifests/{{cohort}}/ecgs/{{shard}}.parquet", shard=SHARDS, allow_missing=True
-        ),
+        manifests=expand(f"{RESULTS}/interim/manifests/{{cohort}}/ecgs/{{shard}}.parquet", shard=SHARDS, allow_missing=True),
+    log:
+        f"{RESULTS}/logs/list_ecg_records/{{cohort}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/list_ecg_records/{{cohort}}.tsv"
+    conda:
+        f"{ENVS}/ingest.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=20,
     params:
         reader=lambda wc: cohort_spec(wc.cohort)["ecg_reader"],
         root=lambda wc: cohort_spec(wc.cohort)["ecg_root"],
         n_shards=config["ingest"]["n_shards"],
         listing_digest=ecg_listing_digest,
-    log:
-        f"{RESULTS}/logs/list_ecg_records/{{cohort}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/list_ecg_records/{{cohort}}.tsv"
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=20,
-    conda:
-        f"{ENVS}/ingest.yaml"
     script:
         "../../scripts/list_ecg_records.py"
 
@@ -34,23 +32,21 @@ rule list_echo_views:
     input:
         echo_index_files,
     output:
-        manifests=expand(
-            f"{RESULTS}/interim/manifests/{{cohort}}/echo_views/{{shard}}.parquet", shard=SHARDS, allow_missing=True
-        ),
+        manifests=expand(f"{RESULTS}/interim/manifests/{{cohort}}/echo_views/{{shard}}.parquet", shard=SHARDS, allow_missing=True),
+    log:
+        f"{RESULTS}/logs/list_echo_views/{{cohort}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/list_echo_views/{{cohort}}.tsv"
+    conda:
+        f"{ENVS}/ingest.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=20,
     params:
         reader=lambda wc: cohort_spec(wc.cohort)["echo_reader"],
         root=lambda wc: cohort_spec(wc.cohort)["echo_root"],
         n_shards=config["ingest"]["n_shards"],
         listing_digest=echo_listing_digest,
-    log:
-        f"{RESULTS}/logs/list_echo_views/{{cohort}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/list_echo_views/{{cohort}}.tsv"
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=20,
-    conda:
-        f"{ENVS}/ingest.yaml"
     script:
         "../../scripts/list_echo_views.py"

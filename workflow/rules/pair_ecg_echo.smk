@@ -8,17 +8,17 @@ rule pair_ecg_echo:
         studies=f"{RESULTS}/tables/echo_studies.parquet",
     output:
         pairs=f"{RESULTS}/tables/pairs.parquet",
-    params:
-        window_days=config["pairing"]["window_days"],
     log:
         f"{RESULTS}/logs/pair_ecg_echo.log",
     benchmark:
         f"{RESULTS}/benchmarks/pair_ecg_echo.tsv"
+    conda:
+        f"{ENVS}/tables.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=20,
-    conda:
-        f"{ENVS}/tables.yaml"
+    params:
+        window_days=config["pairing"]["window_days"],
     script:
         "../../scripts/pair_ecg_echo.py"

@@ -11,19 +11,19 @@ rule prepare_echo_clips:
         index=temp(f"{RESULTS}/interim/echo_clips/{{cohort}}/{{shard}}.parquet"),
         excluded=f"{RESULTS}/interim/echo_clips/{{cohort}}/{{shard}}.excluded.parquet",
         stats=f"{RESULTS}/interim/echo_clips/{{cohort}}/{{shard}}.pixel_statistics.parquet",
-    params:
-        files_digest=echo_shard_digest,
-        reader=lambda wc: cohort_spec(wc.cohort)["echo_reader"],
-        clips=config["echo_clips"],
     log:
         f"{RESULTS}/logs/prepare_echo_clips/{{cohort}}/{{shard}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/prepare_echo_clips/{{cohort}}/{{shard}}.tsv"
+    conda:
+        f"{ENVS}/echo.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=120,
-    conda:
-        f"{ENVS}/echo.yaml"
+    params:
+        files_digest=echo_shard_digest,
+        reader=lambda wc: cohort_spec(wc.cohort)["echo_reader"],
+        clips=config["echo_clips"],
     script:
         "../../scripts/prepare_echo_clips.py"

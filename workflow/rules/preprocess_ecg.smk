@@ -12,20 +12,20 @@ rule preprocess_ecg:
         ecgs=f"{RESULTS}/ecg/{{cohort}}/{{shard}}.npy",
         index=f"{RESULTS}/ecg/{{cohort}}/{{shard}}.parquet",
         excluded=f"{RESULTS}/ecg/{{cohort}}/{{shard}}.excluded.parquet",
-    params:
-        files_digest=ecg_shard_digest,
-        reader=lambda wc: cohort_spec(wc.cohort)["ecg_reader"],
-        preprocessing=config["ecg_preprocessing"],
     log:
         f"{RESULTS}/logs/preprocess_ecg/{{cohort}}/{{shard}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/preprocess_ecg/{{cohort}}/{{shard}}.tsv"
+    conda:
+        f"{ENVS}/preprocess_ecg.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=120,
-    conda:
-        f"{ENVS}/preprocess_ecg.yaml"
+    params:
+        files_digest=ecg_shard_digest,
+        reader=lambda wc: cohort_spec(wc.cohort)["ecg_reader"],
+        preprocessing=config["ecg_preprocessing"],
     script:
         "../../scripts/preprocess_ecg.py"
 
@@ -39,17 +39,17 @@ rule preprocess_ecgs:
         index=f"{RESULTS}/ecg/index.parquet",
         excluded=f"{RESULTS}/qc/preprocess_ecg.excluded.parquet",
         reconciliation=f"{RESULTS}/qc/preprocess_ecg.reconciliation.csv",
-    params:
-        max_excluded_fraction=config["qc"]["max_excluded_fraction"],
     log:
         f"{RESULTS}/logs/preprocess_ecgs.log",
     benchmark:
         f"{RESULTS}/benchmarks/preprocess_ecgs.tsv"
+    conda:
+        f"{ENVS}/preprocess_ecg.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=20,
-    conda:
-        f"{ENVS}/preprocess_ecg.yaml"
+    params:
+        max_excluded_fraction=config["qc"]["max_excluded_fraction"],
     script:
         "../../scripts/preprocess_ecgs.py"

@@ -10,20 +10,20 @@ rule fit_ecg_encoder:
     output:
         checkpoint=ECG_STANDIN,
         metrics=f"{RESULTS}/models/ecg_encoder_standin.metrics.json",
-    params:
-        encoder={k: v for k, v in config["ecg_encoder"].items() if k != "standin"},
-        standin=config["ecg_encoder"]["standin"],
-        preprocessing=config["ecg_preprocessing"],
     log:
         f"{RESULTS}/logs/fit_ecg_encoder.log",
     benchmark:
         f"{RESULTS}/benchmarks/fit_ecg_encoder.tsv"
+    conda:
+        f"{ENVS}/pretrain.yaml"
     threads: 2
     resources:
         mem_mb=6000,
         runtime=60,
-    conda:
-        f"{ENVS}/pretrain.yaml"
+    params:
+        encoder={k: v for k, v in config["ecg_encoder"].items() if k != "standin"},
+        standin=config["ecg_encoder"]["standin"],
+        preprocessing=config["ecg_preprocessing"],
     script:
         "../../scripts/fit_ecg_encoder.py"
 
@@ -43,6 +43,17 @@ rule pretrain:
         curve=f"{RESULTS}/models/{{variant}}/{{replicate}}/curve.parquet",
         # the report shows every variant's curve in one figure (rule report_training_curves)
         figure=f"{RESULTS}/models/{{variant}}/{{replicate}}/curve.png",
+    log:
+        f"{RESULTS}/logs/pretrain/{{variant}}/{{replicate}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/pretrain/{{variant}}/{{replicate}}.tsv"
+    conda:
+        f"{ENVS}/pretrain.yaml"
+    threads: config["pretrain"]["threads"]
+    resources:
+        mem_mb=8000,
+        runtime=240,
+        gpu=1 if config["pretrain"]["device"] == "cuda" else 0,
     params:
         # which checkpoint features use: not here; seed = the replicate's
         pretrain=lambda wc: pretrain_section(wc.replicate, leave_out=("variants", "checkpoint")),
@@ -52,17 +63,6 @@ rule pretrain:
         # epoch checkpoints (full training state) live here, outside the outputs, so that a killed or
         # retried job resumes from the newest one instead of having it deleted as an incomplete output
         state_dir=lambda wc: f"{RESULTS}/interim/pretrain/{wc.variant}/{wc.replicate}",
-    log:
-        f"{RESULTS}/logs/pretrain/{{variant}}/{{replicate}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/pretrain/{{variant}}/{{replicate}}.tsv"
-    threads: config["pretrain"]["threads"]
-    resources:
-        mem_mb=8000,
-        runtime=240,
-        gpu=1 if config["pretrain"]["device"] == "cuda" else 0,
-    conda:
-        f"{ENVS}/pretrain.yaml"
     script:
         "../../scripts/pretrain.py"
 
@@ -76,20 +76,20 @@ rule extract_ecg_features:
         ecgs=expand(f"{RESULTS}/ecg/{{{{cohort}}}}/{{shard}}.npy", shard=SHARDS),
     output:
         features=f"{RESULTS}/features/{{variant}}/{{replicate}}/{{cohort}}.parquet",
-    params:
-        pretrain=lambda wc: pretrain_section(wc.replicate),
-        variant=lambda wc: variant_spec(wc.variant),
     log:
         f"{RESULTS}/logs/extract_ecg_features/{{variant}}/{{replicate}}/{{cohort}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/extract_ecg_features/{{variant}}/{{replicate}}/{{cohort}}.tsv"
+    conda:
+        f"{ENVS}/pretrain.yaml"
     threads: 2
     resources:
         mem_mb=4000,
         runtime=60,
         gpu=1 if config["pretrain"]["device"] == "cuda" else 0,
-    conda:
-        f"{ENVS}/pretrain.yaml"
+    params:
+        pretrain=lambda wc: pretrain_section(wc.replicate),
+        variant=lambda wc: variant_spec(wc.variant),
     script:
         "../../scripts/extract_ecg_features.py"
 
@@ -106,20 +106,20 @@ rule extract_aligned_embeddings:
         views=expand(f"{RESULTS}/echo/view_embeddings/{{{{cohort}}}}/{{shard}}.npy", shard=SHARDS),
     output:
         aligned=f"{RESULTS}/features/{{variant}}/{{replicate}}/aligned_{{cohort}}.parquet",
-    params:
-        pretrain=lambda wc: pretrain_section(wc.replicate),
-        variant=lambda wc: variant_spec(wc.variant),
     log:
         f"{RESULTS}/logs/extract_aligned_embeddings/{{variant}}/{{replicate}}/{{cohort}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/extract_aligned_embeddings/{{variant}}/{{replicate}}/{{cohort}}.tsv"
+    conda:
+        f"{ENVS}/pretrain.yaml"
     threads: 2
     resources:
         mem_mb=4000,
         runtime=60,
         gpu=1 if config["pretrain"]["device"] == "cuda" else 0,
-    conda:
-        f"{ENVS}/pretrain.yaml"
+    params:
+        pretrain=lambda wc: pretrain_section(wc.replicate),
+        variant=lambda wc: variant_spec(wc.variant),
     script:
         "../../scripts/extract_aligned_embeddings.py"
 
@@ -133,6 +133,16 @@ rule embed_own_ecgs:
         excluded=f"{RESULTS}/qc/own_ecgs.excluded.parquet",
         ecgs=f"{RESULTS}/interim/own_ecgs/ecgs.npy",
         index=f"{RESULTS}/interim/own_ecgs/ecgs.parquet",
+    log:
+        f"{RESULTS}/logs/embed_own_ecgs.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/embed_own_ecgs.tsv"
+    conda:
+        f"{ENVS}/pretrain.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
     params:
         root=config["embed_own_ecgs"]["root"],
         format=config["embed_own_ecgs"]["format"],
@@ -140,16 +150,5 @@ rule embed_own_ecgs:
         variant_spec=variant_spec(config["embed_own_ecgs"]["variant"]),
         pretrain=pretrain_section(FIRST_REPLICATE),
         preprocessing=config["ecg_preprocessing"],
-    log:
-        f"{RESULTS}/logs/embed_own_ecgs.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/embed_own_ecgs.tsv"
-    threads: 2
-    resources:
-        mem_mb=4000,
-        runtime=60,
-    conda:
-        f"{ENVS}/pretrain.yaml"
     script:
         "../../scripts/embed_own_ecgs.py"
-

@@ -19,18 +19,20 @@ rule qc_ledger:
             f"{RESULTS}/qc/prepare_echo_clips.reconciliation.csv",
         ],
     output:
-        excluded=report(f"{RESULTS}/qc/excluded.parquet", caption="../report/qc_ledger.rst", category="QC"),
+        excluded=report(
+            f"{RESULTS}/qc/excluded.parquet", caption="../report/qc_ledger.rst", category="Data", subcategory="QC ledger"
+        ),
         reconciliation=f"{RESULTS}/qc/reconciliation.csv",
         reasons=f"{RESULTS}/qc/excluded_by_reason.csv",
     log:
         f"{RESULTS}/logs/qc_ledger.log",
     benchmark:
         f"{RESULTS}/benchmarks/qc_ledger.tsv"
+    conda:
+        f"{ENVS}/tables.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        f"{ENVS}/tables.yaml"
     script:
         "../../scripts/qc_ledger.py"

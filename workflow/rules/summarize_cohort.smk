@@ -14,20 +14,21 @@ rule summarize_cohort:
         csv=report(
             f"{RESULTS}/tables/cohort_summary.csv",
             caption="../report/cohort_summary.rst",
-            category="Cohort",
+            category="Data",
+            subcategory="Cohort summary",
         ),
         markdown=f"{RESULTS}/tables/cohort_summary.md",
-    params:
-        roles={c: spec["role"] for c, spec in config["cohorts"].items()},
     log:
         f"{RESULTS}/logs/summarize_cohort.log",
     benchmark:
         f"{RESULTS}/benchmarks/summarize_cohort.tsv"
+    conda:
+        f"{ENVS}/tables.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        f"{ENVS}/tables.yaml"
+    params:
+        roles={c: spec["role"] for c, spec in config["cohorts"].items()},
     script:
         "../../scripts/summarize_cohort.py"

@@ -5,17 +5,17 @@
 checkpoint synthesize_cohort:
     output:
         directory(SYNTHETIC_ROOT),
-    params:
-        synthetic=config["synthetic"],
     log:
         f"{RESULTS}/logs/synthesize_cohort.log",
     benchmark:
         f"{RESULTS}/benchmarks/synthesize_cohort.tsv"
+    conda:
+        f"{ENVS}/synthesize.yaml"
     threads: 2
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        f"{ENVS}/synthesize.yaml"
+    params:
+        synthetic=config["synthetic"],
     script:
         "../../scripts/synthesize_cohort.py"
