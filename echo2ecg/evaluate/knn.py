@@ -137,6 +137,10 @@ def labelled_ecgs(features: pd.DataFrame, labels: pd.DataFrame, splits: pd.DataF
     the feature row's position (``row``). The feature file's split must agree with the patient's
     split in the split table."""
     split_of = splits[splits["cohort"] == cohort].astype(str).set_index("patient_id")["split"]
+    twice = split_of.index[split_of.index.duplicated()].unique()
+    if len(twice):
+        raise ValueError(f"split table of cohort {cohort}: {len(twice)} patients are in more than one split "
+                         f"(e.g. {twice[0]}); train and test would share a patient")
     frame = labels.assign(label=task_labels(labels, task, classes), split=lambda f: f["patient_id"].map(split_of))
     rows = pd.Series(np.arange(len(features)), index=features["ecg_id"].astype(str))
     if rows.index.duplicated().any():
