@@ -1,13 +1,17 @@
-"""Two from-scratch runs of the test configuration on CPU give byte-identical results.
+"""Two from-scratch runs of the small preset's whole DAG on CPU (resources/presets/small.yaml:
+evaluation enabled, so kNN, bootstrap, retrieval and the report are in it), one with --cores 1 and
+one with --cores 2 (the session's shared run), give byte-identical results.
 
 Compared by SHA-256: every file under results/ -- the generated raw files, manifests, tables,
-QC ledgers, preprocessed ECG arrays, echo view embeddings, the stand-in encoder checkpoint and
-its metrics, reports -- except the files that legitimately differ, and why:
+QC ledgers, preprocessed ECG arrays, echo view embeddings, the stand-in encoder checkpoints and
+their metrics, the pre-training checkpoints and curves, feature files, the evaluation tables, the
+report's tables and figures -- except the files that legitimately differ, and why:
   * logs/**                 -- timestamped log lines
   * benchmarks/**           -- wall-clock time and memory of each job
   * *.prov.json             -- start and end times, durations, the host
-  * *.records.parquet       -- the raw files' modification times (provenance: each run generated
-                               its raw files at another moment)
+  * *.records.parquet       -- the raw files' modification times (each run generated its raw files
+                               at another moment): compared as tables with exact equality, only
+                               the mtime_ns column left out
 Some stages also write how long they took into a JSON summary or checkpoint; these files are
 compared with exactly those timing fields left out (every other value, every tensor equal):
   * raw/synthetic/truth/summary.json            -- "seconds" (synthesize_cohort)
@@ -19,12 +23,11 @@ compared with exactly those timing fields left out (every other value, every ten
 from __future__ import annotations
 
 import hashlib
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-import yaml
+
+from small_dag import small_snakemake
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.workflow
@@ -59,25 +62,9 @@ def same_but_timing(a: Path, b: Path) -> bool:
     return False
 
 
-def step_bound_config(path: Path) -> Path:
-    """The tiny preset with the stand-in fit bound by its step count alone (until the echo branch
-    replaces the wall-clock budget time_budget_s by a step count, a time budget could end the fit
-    at a different step in each run)."""
-    tiny = yaml.safe_load((REPO / "resources/presets/tiny.yaml").read_text())
-    standin = tiny.get("echo_encoder", {}).get("standin", {})
-    if "time_budget_s" in yaml.safe_load((REPO / "config.yaml").read_text())["echo_encoder"]["standin"]:
-        standin = {"time_budget_s": 1_000_000, "max_steps": min(standin.get("max_steps", 8), 8)}
-        path.write_text(yaml.safe_dump({"echo_encoder": {"standin": standin}}))
-    else:
-        path.write_text("{}\n")
-    return path
-
-
-def run_from_scratch(workdir: Path, extra: Path) -> None:
+def run_from_scratch(workdir: Path, cores: int) -> None:
     workdir.mkdir()
-    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--configfile",
-               str(REPO / "config.yaml"), str(REPO / "resources/presets/tiny.yaml"), str(extra), "--cores", "2"]
-    result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=1800)
+    result = small_snakemake(workdir, cores=cores)
     assert result.returncode == 0, result.stderr[-5000:]
 
 
@@ -93,21 +80,33 @@ def comparable(relative: str) -> bool:
     return not relative.startswith(LEGITIMATELY_DIFFERENT) and not relative.endswith(LEGITIMATELY_DIFFERENT_SUFFIXES)
 
 
-def test_two_runs_from_scratch_are_byte_identical(tmp_path):
-    extra = step_bound_config(tmp_path / "steps.yaml")
-    run_from_scratch(tmp_path / "a", extra)
-    run_from_scratch(tmp_path / "b", extra)
-    a, b = digests(tmp_path / "a/results"), digests(tmp_path / "b/results")
+def same_records_table(a: Path, b: Path) -> bool:
+    """Records tables: equal in every column but the raw files' modification times."""
+    import pandas as pd
+
+    x, y = (pd.read_parquet(p) for p in (a, b))
+    assert "mtime_ns" in x.columns, a
+    return x.drop(columns="mtime_ns").equals(y.drop(columns="mtime_ns"))
+
+
+def test_a_one_core_and_a_two_core_run_from_scratch_are_byte_identical(small_run, tmp_path):
+    run_from_scratch(tmp_path / "one_core", cores=1)
+    results_a, results_b = small_run / "results", tmp_path / "one_core/results"
+    a, b = digests(results_a), digests(results_b)
     assert set(a) == set(b), sorted(set(a) ^ set(b))
     compared = [f for f in a if comparable(f)]
     kinds = {Path(f).suffix for f in compared}
-    assert {".parquet", ".npy", ".csv", ".json", ".md", ".pt"} <= kinds, kinds
+    assert {".parquet", ".npy", ".csv", ".json", ".md", ".pt", ".png", ".html"} <= kinds, kinds
+    # the evaluation and the report are among the compared files
+    assert {"eval/knn.parquet", "eval/knn_paired.parquet", "eval/retrieval.parquet", "report/table3.csv"} <= set(compared)
     different = sorted(f for f in compared if a[f] != b[f])
-    results_a, results_b = tmp_path / "a/results", tmp_path / "b/results"
     not_timing = [f for f in different if not same_but_timing(results_a / f, results_b / f)]
     assert not_timing == [], not_timing
-    # what differs at all is only those summaries and the checkpoint that carry timings
+    # what differs at all is only those summaries and the checkpoints that carry timings
     assert all(f.endswith((".json", ".pt")) for f in different), different
-    # what is left out of the comparison differs only where it records time, host or stat
+    # records tables: identical but for the raw files' mtimes
+    records = [f for f in a if f.endswith(".records.parquet")]
+    assert records and all(same_records_table(results_a / f, results_b / f) for f in records)
+    # what is left out of the byte comparison records time, host or stat only
     skipped = [f for f in a if not comparable(f)]
     assert all(f.startswith(LEGITIMATELY_DIFFERENT) or f.endswith(LEGITIMATELY_DIFFERENT_SUFFIXES) for f in skipped)
