@@ -45,6 +45,19 @@ def without_timing(value):
     return value
 
 
+def exactly_equal(x, y) -> bool:
+    """Nested dicts and lists of tensors and plain values, every tensor bit for bit."""
+    import torch
+
+    if isinstance(x, dict):
+        return isinstance(y, dict) and x.keys() == y.keys() and all(exactly_equal(x[k], y[k]) for k in x)
+    if isinstance(x, (list, tuple)):
+        return isinstance(y, (list, tuple)) and len(x) == len(y) and all(map(exactly_equal, x, y))
+    if isinstance(x, torch.Tensor):
+        return isinstance(y, torch.Tensor) and x.dtype == y.dtype and torch.equal(x, y)
+    return x == y
+
+
 def same_but_timing(a: Path, b: Path) -> bool:
     """Equal once the timing fields are left out (JSON summaries and torch checkpoints)."""
     import json
@@ -54,11 +67,7 @@ def same_but_timing(a: Path, b: Path) -> bool:
     if a.suffix == ".pt":
         import torch
 
-        x, y = (without_timing(torch.load(p, weights_only=True)) for p in (a, b))
-        tensors_x = {k: v for k, v in x.pop("state_dict").items()}
-        tensors_y = {k: v for k, v in y.pop("state_dict").items()}
-        return x == y and tensors_x.keys() == tensors_y.keys() and all(
-            torch.equal(tensors_x[k], tensors_y[k]) for k in tensors_x)
+        return exactly_equal(*(without_timing(torch.load(p, weights_only=True)) for p in (a, b)))
     return False
 
 
