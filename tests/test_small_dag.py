@@ -44,8 +44,10 @@ def test_every_variant_is_evaluated_on_every_task_cohort_and_fraction(small_run,
     # every LVEF class in every balanced training draw, both SHD classes in every test set:
     # each AUROC is defined and lies inside its interval
     lvef = knn[knn["task"] == "lvef"]
-    per_class = config["evaluation"]["lvef"]["train_size"] // 3
-    assert (lvef["train_classes"] == f"{per_class}/{per_class}/{per_class}").all(), lvef["train_classes"].tolist()
+    for counts in lvef["train_classes"]:   # balanced: the same count of each class, none missing
+        per_class = [int(n) for n in counts.split("/")]
+        assert len(set(per_class)) == 1 and per_class[0] > 0, counts
+        assert sum(per_class) <= config["evaluation"]["lvef"]["train_size"]
     assert lvef["test_classes"].map(lambda c: min(int(n) for n in c.split("/")) > 0).all(), lvef["test_classes"]
     assert knn["auroc"].between(0, 1).all() and knn["ci_low"].notna().all()
     assert (knn["ci_low"] <= knn["auroc"]).all() and (knn["auroc"] <= knn["ci_high"]).all()
@@ -85,7 +87,9 @@ def test_the_report_names_every_variant_and_renders(small_run, config):
 
     variants = default_variants(config)
     table3 = pd.read_csv(small_run / "results/report/table3.csv")
-    assert set(variants) <= set(table3.astype(str).stack()), table3.head()
+    assert set(table3["variant"]) == set(variants)
+    table3_md = (small_run / "results/report/table3.md").read_text()
+    assert all(f"| {variant} |" in table3_md for variant in variants), table3_md[:2000]
     table5 = (small_run / "results/report/table5.md").read_text()
     for variant, label in config["evaluation"]["report"]["ablations"].items():
         if variant in variants:
