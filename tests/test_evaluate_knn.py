@@ -237,3 +237,28 @@ def test_auroc_and_paired_interval_equal_sklearn_on_the_returned_scores(task):
         low, high = np.percentile(differences, [2.5, 97.5])
         assert (row.ci_low, row.ci_high) == (pytest.approx(low, abs=1e-9), pytest.approx(high, abs=1e-9))
         assert row.n_resamples_degenerate == degenerate and row.ci_low < row.ci_high
+
+
+def test_summary_pairs_shd_scores_concatenated_with_lvef_scores():
+    """knn_summary concatenates the score tables of both tasks (LVEF: p0..p2, SHD: p0, p1 and NaN
+    p2): the SHD paired difference must use the SHD columns only (found on the small DAG, where
+    every SHD difference was NaN)."""
+    from echo2ecg.evaluate.knn import summarise_knn
+
+    lvef_t, shd_t = fabricate_tables(160), fabricate_tables(300, cohort="echonext", entity="ecg")
+    results, scores = [], []
+    for variant, strength in (("signal", 2.0), ("random_init", 0.0)):
+        for t, cohort, task in ((lvef_t, "mimic", "lvef"), (shd_t, "echonext", "shd")):
+            labels = ecg_phenotypes(t["ecgs"], t["pairs"], t["phenotypes"], cohort)
+            features = feature_table(**t, cohort=cohort, strength=strength, seed=1)
+            r, s = evaluate_task(features, labels, t["splits"], variant=variant, task=task, cohort=cohort, cfg=CFG)
+            results.append(r)
+            scores.append(s)
+    knn, paired = summarise_knn(results, scores, references=["random_init"], seed=CFG.seed,
+                                bootstrap={"n_resamples": CFG.n_bootstrap, "ci": CFG.ci})
+    assert set(paired["task"]) == {"lvef", "shd"}
+    assert paired["auroc_difference"].notna().all() and paired["ci_low"].notna().all()
+    for row in paired.itertuples():
+        mine = knn[(knn["task"] == row.task) & (knn["variant"] == row.variant)
+                   & ((knn["train_fraction"] == row.train_fraction) | knn["train_fraction"].isna())]
+        assert row.auroc == pytest.approx(mine["auroc"].iloc[0])

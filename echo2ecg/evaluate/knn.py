@@ -332,8 +332,11 @@ def paired_differences(scores: dict[str, pd.DataFrame], references: list[str], *
                 raise ValueError(f"paired bootstrap {task}/{cohort}: variant {variant} was tested on other ECGs")
         labels = first["label"].to_numpy()
         indices = resample_indices(len(first), cfg.n_bootstrap, cfg.seed, f"{task}/{cohort}")
-        point = {v: point_metrics(labels, p[score_columns(p)].to_numpy())["auroc"] for v, p in per_variant.items()}
-        values = {v: resampled_metrics(labels, p[score_columns(p)].to_numpy(), indices)["auroc"]
+        # the task's own class columns (score tables of several tasks concatenated carry the
+        # widest task's columns, NaN for the others)
+        columns = [f"p{c}" for c in range(len(TASK_CLASSES[task]))]
+        point = {v: point_metrics(labels, p[columns].to_numpy())["auroc"] for v, p in per_variant.items()}
+        values = {v: resampled_metrics(labels, p[columns].to_numpy(), indices)["auroc"]
                   for v, p in per_variant.items()}
         for reference in present:
             for variant in per_variant:
