@@ -14,3 +14,21 @@ def default_config():
     with open(REPO / "config.yaml") as handle:
         # the effective default: demo_cohorts as cohorts (see echo2ecg.config.resolve_config)
         return resolve_config(copy.deepcopy(yaml.safe_load(handle)))
+
+
+@pytest.fixture(scope="session")
+def small_run(tmp_path_factory) -> Path:
+    """The small preset's whole DAG, from scratch with --cores 2, once per session (read only:
+    tests that change files work on their own runs)."""
+    import os
+
+    from small_dag import small_snakemake
+
+    reuse = os.environ.get("ECHO2ECG_SMALL_RUN")   # a finished small run's directory, to iterate on the tests
+    if reuse:
+        return Path(reuse)
+    workdir = tmp_path_factory.mktemp("small_run")
+    result = small_snakemake(workdir, cores=2)
+    (workdir / "snakemake.stderr").write_text(result.stderr)
+    assert result.returncode == 0, result.stderr[-5000:]
+    return workdir

@@ -156,3 +156,94 @@ def test_a_query_without_a_relevant_study_ranks_n_plus_one():
     # e0: none relevant -> 6 (N + 1, N = 5); e1 (40): s2 first -> 1; e2 (55.5): s1 among 4 tied at
     # similarity 0 behind s3 -> 1 + (4 + 1) / (1 + 1) = 3.5
     assert row["mean_rank"] == pytest.approx((6 + 1 + 3.5) / 3)
+
+
+# ---- intervals over mixed queries, recomputed by a plain loop ------------------------------------
+# Ten test studies whose LVEF has an SD of exactly 16 (ddof = 0, the reading of retrieval.py at the
+# time of writing; with ddof = 1 it is 16.87 and the pairs 8 apart are still within 0.5 SD, so the
+# relevance of every pair is the same under both readings). LEAD: reconcile `MIXED_SIGMA` with
+# evaluation.retrieval.sigma_ddof after the retrieval branch is merged.
+MIXED_LVEF = [43.0, 63.0, 71.0, 56.0, 37.0, 68.0, 38.0, 46.0, 74.0, 24.0]
+MIXED_SIGMA = float(np.std(MIXED_LVEF, ddof=0))   # 16.0 exactly; 0.5 SD = 8.0 = 71 - 63 = 46 - 38
+
+
+def mixed_fixture(seed=3):
+    """Fourteen test ECGs, each paired with one test study (every test study is paired, so the
+    candidates are the same whether they are the test pairs' studies or the test patients'), with
+    noisy embeddings: P@1 and the first relevant rank differ from query to query. ECG e00 queries
+    s1 (63) and its embedding is s2's (71, exactly 0.5 SD away); e01 queries s6 (38) and its nearest
+    study is s7 (46, exactly 0.5 SD away)."""
+    rng = np.random.default_rng(seed)
+    study_ids = [f"s{i}" for i in range(10)]
+    study_z = rng.normal(size=(10, 6))
+    paired_study = [1, 6] + list(range(10)) + [2, 5]
+    ecg_z = study_z[paired_study] + rng.normal(scale=1.2, size=(14, 6))
+    ecg_z[0], ecg_z[1] = study_z[2], study_z[7]
+    studies = pd.DataFrame({"id": study_ids + ["s99"], "split": ["test"] * 10 + ["train"]})
+    ph = pd.DataFrame({"entity": "study", "entity_id": study_ids + ["s99"], "cohort": "c",
+                       "lvef": MIXED_LVEF + [50.0], "lvedv": np.nan, "lvesv": np.nan, "lvsv": np.nan})
+    ecg_ids = [f"e{i:02d}" for i in range(14)]
+    pairs = pd.DataFrame({"ecg_id": ecg_ids + ["e99"], "study_id": [study_ids[s] for s in paired_study] + ["s99"],
+                          "cohort": "c"})
+    rows = [{"kind": "study", "id": i, "split": s, **{f"z{j}": v for j, v in enumerate(z)}}
+            for i, s, z in zip(studies["id"], studies["split"], np.vstack([study_z, study_z[:1]]))]
+    rows += [{"kind": "ecg", "id": i, "split": "test", **{f"z{j}": v for j, v in enumerate(z)}}
+             for i, z in zip(ecg_ids, ecg_z)]
+    rows.append({"kind": "ecg", "id": "e99", "split": "train", **{f"z{j}": v for j, v in enumerate(study_z[0])}})
+    return pd.DataFrame(rows), pairs, ph
+
+
+def plain_loop_per_query(table, pairs, ph, tolerance, inclusive=True):
+    """Each test query's P@1, random P@1 and first relevant rank, one query and one study at a time
+    (no ties: the embeddings are continuous)."""
+    z = [c for c in table.columns if c.startswith("z")]
+    test = table[table["split"] == "test"]
+    studies = test[test["kind"] == "study"].sort_values("id")
+    values = dict(zip(ph["entity_id"], ph["lvef"]))
+    out = []
+    for _, ecg in test[test["kind"] == "ecg"].sort_values("id").iterrows():
+        query = np.mean([values[s] for s in pairs.loc[pairs["ecg_id"] == ecg["id"], "study_id"]])
+        scored = []
+        for _, study in studies.iterrows():
+            a, b = ecg[z].to_numpy(float), study[z].to_numpy(float)
+            cosine = a @ b / (np.linalg.norm(a) * np.linalg.norm(b))
+            gap = abs(values[study["id"]] - query)
+            scored.append((cosine, gap <= tolerance if inclusive else gap < tolerance))
+        scored.sort(key=lambda item: -item[0])
+        relevant = [r for _, r in scored]
+        rank = relevant.index(True) + 1 if any(relevant) else len(relevant) + 1
+        out.append((float(relevant[0]), sum(relevant) / len(relevant), float(rank)))
+    return np.array(out)
+
+
+def test_intervals_over_mixed_queries_equal_a_plain_loop_over_the_same_resamples():
+    from echo2ecg.evaluate.bootstrap import resample_indices
+
+    table, pairs, ph = mixed_fixture()
+    cfg = RetrievalConfig(tolerance_sd=0.5, ks=(1, 3), phenotypes=("lvef",))
+    n_bootstrap, seed, ci = 300, 11, 0.9
+    row = evaluate_retrieval(table, pairs, ph, variant="v", cohort="c", cfg=cfg, seed=seed, n_bootstrap=n_bootstrap,
+                             ci=ci).iloc[0]
+    assert row["sigma"] == MIXED_SIGMA == 16.0
+    per_query = plain_loop_per_query(table, pairs, ph, 0.5 * MIXED_SIGMA)
+    assert len(per_query) == row["n_queries"] == 14 and row["n_studies"] == 10
+    p1, random_p1, rank = per_query.T
+    assert len(set(p1)) > 1 and len(set(rank)) > 2 and len(set(random_p1)) > 1   # mixed queries
+    assert row["precision_at_1"] == pytest.approx(p1.mean())
+    assert row["random_precision_at_1"] == pytest.approx(random_p1.mean())
+    assert row["mean_rank"] == pytest.approx(rank.mean())
+    indices = resample_indices(14, n_bootstrap, seed, "retrieval/c/lvef")
+    for name, values in (("precision_at_1", p1), ("mean_rank", rank), ("precision_at_1_minus_random", p1 - random_p1)):
+        means = []
+        for draw in indices:
+            means.append(sum(values[i] for i in draw) / len(draw))
+        low, high = np.percentile(means, [100 * (1 - ci) / 2, 100 * (1 + ci) / 2])
+        assert row[f"{name}_ci_low"] == pytest.approx(low), name
+        assert row[f"{name}_ci_high"] == pytest.approx(high), name
+        assert low < high, name
+    # a study exactly 0.5 SD from the query is relevant: e00 (63) and e01 (38) find s2 (71) and s7 (46)
+    # first, and the strict reading would give other numbers
+    assert p1[0] == 1.0 and p1[1] == 1.0
+    strict = plain_loop_per_query(table, pairs, ph, 0.5 * MIXED_SIGMA, inclusive=False)
+    assert strict[0, 0] == 0.0 and strict[1, 0] == 0.0
+    assert row["precision_at_1"] != pytest.approx(strict[:, 0].mean())

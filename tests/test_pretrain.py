@@ -343,3 +343,57 @@ def test_cutting_view_padding_changes_no_study_embedding(cohort):
         model.eval()  # the CLS layer's dropout acts in train mode only
         with torch.no_grad():
             torch.testing.assert_close(model.embed_study(cut.views, cut.valid), model.embed_study(full.views, full.valid))
+
+
+def test_each_parameter_groups_lr_follows_the_schedule_at_every_step(cohort, monkeypatch):
+    """The lr the optimiser applies at each step, read from its parameter groups as step() is
+    called, equals lr_at_step times the group's layer-wise decay (computed here from the names)."""
+    from echo2ecg.model.optimizer import lr_at_step
+
+    root, _ = cohort
+    torch.set_num_threads(1)
+    seen = []
+    original = torch.optim.AdamW.step
+
+    def recording_step(self, *args, **kwargs):
+        seen.append([(list(group["names"]), group["lr"]) for group in self.param_groups])
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", recording_step)
+    depth, layer_decay = 2, 0.5
+    section = dict(PRETRAIN_SECTION, epochs=3, warmup_epochs=1, layer_decay=layer_decay, lr=2e-3)
+    run_pretrain_variant(section, dict(ECG_SECTION, depth=depth), "echo2ecg",
+                         {"aggregation": "attention", "init": "random", "align": True}, ["mimic"], foundation=None,
+                         out_dir=root / "lr", state_dir=root / "lr/state", log=LOG, root=str(root), **paths(root))
+    curve = pd.read_parquet(root / "lr/curve.parquet")
+    total = int(curve["step"].iloc[-1])
+    steps_per_epoch = total // section["epochs"]
+    assert len(seen) == total == steps_per_epoch * section["epochs"] and steps_per_epoch >= 3
+
+    def scale(name: str) -> float:
+        inner = name[len("ecg_encoder."):] if name.startswith("ecg_encoder.") else None
+        if inner is None or inner.startswith("norm."):
+            return 1.0
+        if inner.startswith("blocks."):
+            return layer_decay ** (depth - 1 - int(inner.split(".")[1]))
+        assert inner.startswith(("patch_embed.", "cls_token", "variate_embedding.")), name
+        return layer_decay ** (depth - 1)
+
+    scales_seen = set()
+    for step, groups in enumerate(seen):
+        base = lr_at_step(step, steps_per_epoch, section["epochs"], section["lr"],
+                          warmup_epochs=section["warmup_epochs"], start_ratio=section["start_lr_ratio"],
+                          min_ratio=section["min_lr_ratio"])
+        for names, lr in groups:
+            for name in names:
+                assert lr == pytest.approx(base * scale(name), rel=1e-12), (step, name)
+                scales_seen.add(scale(name))
+    assert scales_seen == {1.0, 0.5}
+    # the schedule the steps followed: warm-up from 0.1 x lr, then down to 0.1 x lr at the end
+    first = [lr for names, lr in seen[0] if scale(names[0]) == 1.0][0]
+    assert first == pytest.approx(0.1 * section["lr"])
+    assert [lr for names, lr in seen[-1] if scale(names[0]) == 1.0][0] < section["lr"] * 0.2
+    # the curve's lr is the last step's of each epoch
+    for epoch, lr in zip(curve["epoch"], curve["lr"]):
+        assert lr == pytest.approx(lr_at_step(epoch * steps_per_epoch - 1, steps_per_epoch, section["epochs"],
+                                              section["lr"], warmup_epochs=1, start_ratio=0.1, min_ratio=0.1))

@@ -62,3 +62,37 @@ def test_raw_records_go_to_a_table_referenced_by_hash(tmp_path):
 def test_seeds_are_found_at_any_depth():
     assert seeds_in({"seed": 1, "a": {"b": {"standin_seed": 2}, "c": [1, 2]}, "lr": 0.1}) == {
         "seed": 1, "a.b.standin_seed": 2}
+
+
+def test_a_same_size_rewrite_inside_the_touch_window_is_the_documented_limit(tmp_path):
+    """What provenance.py and the README state: a workflow-written file rewritten with the same
+    size while its mtime stays within SNAKEMAKE_TOUCH_WINDOW_NS after its record is taken as
+    unchanged (the recorded hash is reused, by the records and by the audit); one second past the
+    window, or with another size, it is hashed afresh."""
+    from echo2ecg.cli import Auditor, Sidecars
+    from echo2ecg.provenance import SNAKEMAKE_TOUCH_WINDOW_NS
+
+    results = tmp_path / "results"
+    results.mkdir()
+    upstream = results / "a.npy"
+    upstream.write_bytes(b"x" * 1000)
+    write_provenance([upstream], rule="make_a")
+    recorded = sha256_of_file(upstream)
+    sidecar_mtime = (tmp_path / "results/a.npy.prov.json").stat().st_mtime_ns
+    record_mtime = json.loads((tmp_path / "results/a.npy.prov.json").read_text())["output_mtime_ns"]
+    edge = max(record_mtime, sidecar_mtime) + SNAKEMAKE_TOUCH_WINDOW_NS
+
+    upstream.write_bytes(b"y" * 1000)                          # same size, other content ...
+    os.utime(upstream, ns=(edge, edge))                        # ... at the window's last nanosecond
+    entry = describe_input(upstream)
+    assert entry["sha256_from"] == "sidecar" and entry["sha256"] == recorded != sha256_of_file(upstream)
+    assert Auditor(Sidecars(tmp_path)).reasons("results/a.npy") == []   # the audit does not see it either
+
+    os.utime(upstream, ns=(edge + 10**9, edge + 10**9))        # one second past the window: hashed
+    entry = describe_input(upstream)
+    assert "sha256_from" not in entry and entry["sha256"] == sha256_of_file(upstream)
+    assert "modified after the workflow wrote it" in Auditor(Sidecars(tmp_path)).reasons("results/a.npy")
+
+    upstream.write_bytes(b"y" * 1001)                          # another size inside the window: hashed
+    os.utime(upstream, ns=(record_mtime, record_mtime))
+    assert "sha256_from" not in describe_input(upstream)

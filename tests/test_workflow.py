@@ -399,19 +399,78 @@ UPSTREAM_OUTPUTS = ("results/raw/", "results/interim/", "results/tables/", "resu
 PRETRAIN_OUTPUTS = ("results/models/", "results/features/")
 
 
-@pytest.mark.parametrize("key", _leaf_keys() or [pytest.param(None, marks=pytest.mark.skip(
-    reason="no rule reads `evaluation` or `pretrain` yet (they arrive from the eval and pretrain branches); "
-           "this test activates when config.yaml has those sections"))], ids=lambda k: ".".join(k) if k else "none")
-def test_an_evaluation_or_pretraining_parameter_reruns_only_what_follows(tiny_run, tmp_path, key):
+def _reasons(result: subprocess.CompletedProcess) -> list[tuple[str, str]]:
+    """(rule, reason) of every job a dry run lists."""
+    jobs = []
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", result.stdout):
+        match = re.match(r"(?:local)?rule (\w+):", block.strip())
+        if match:
+            reason = re.search(r"^\s+reason: (.*)$", block, re.M)
+            jobs.append((match.group(1), reason.group(1) if reason else ""))
+    return jobs
+
+
+# the rules whose params hold each evaluation key (workflow/rules/evaluate.smk, report.smk): a
+# change of the key must plan them, for their params changed; keys not listed (added later) must
+# plan at least one job whose params changed
+READS = {
+    ("evaluation", "seed"): {"knn", "knn_summary", "retrieval"},
+    ("evaluation", "knn", "k"): {"knn"},
+    ("evaluation", "lvef", "classes", "reduced_max"): {"knn"},
+    ("evaluation", "lvef", "classes", "normal_min"): {"knn"},
+    ("evaluation", "lvef", "train_size"): {"knn"},
+    ("evaluation", "shd", "min_train_ecgs"): {"knn"},
+    ("evaluation", "bootstrap", "n_resamples"): {"knn", "knn_summary", "retrieval"},
+    ("evaluation", "bootstrap", "ci"): {"knn", "knn_summary", "retrieval"},
+    ("evaluation", "retrieval", "tolerance_sd"): {"retrieval"},
+    ("evaluation", "report", "ablation_shd_fraction"): {"report_tables"},
+}
+
+
+# changed values that the config checks would reject otherwise (normal_min above reduced_max, the
+# ablation's fraction one of evaluation.shd.fractions)
+VALID_CHANGE = {("evaluation", "lvef", "classes", "normal_min"): 55.0,
+                ("evaluation", "report", "ablation_shd_fraction"): 1.0}
+
+
+def _changed_config(tmp_path: Path, key: tuple, base: dict | None = None) -> Path:
     import yaml
 
-    default = yaml.safe_load((REPO / "config.yaml").read_text())
-    value = default
+    value = base or yaml.safe_load((REPO / "config.yaml").read_text())
     for part in key:
         value = value[part]
     changed = tmp_path / "changed.yaml"
-    changed.write_text(yaml.safe_dump(_nested(key, _changed_value(value))))
-    result = snakemake(tiny_run, "-n", extra_config=(str(changed),))
+    changed.write_text(yaml.safe_dump(_nested(key, VALID_CHANGE.get(key, _changed_value(value)))))
+    return changed
+
+
+@pytest.mark.parametrize("key", _leaf_keys(("evaluation",)), ids=lambda k: ".".join(k))
+def test_an_evaluation_parameter_reruns_the_rules_that_read_it_and_nothing_before(small_run, tmp_path, key):
+    """Against a run with the evaluation enabled (the small preset's whole DAG)."""
+    from small_dag import EVAL_RULES, small_config, small_snakemake
+
+    changed = _changed_config(tmp_path, key, base=small_config())
+    result = small_snakemake(small_run, "-n", extra_config=(str(changed),))
+    if result.returncode != 0 and ("config key" in result.stderr + result.stdout or "ConfigError" in result.stderr):
+        pytest.skip(f"the changed value of {'.'.join(key)} is rejected by the config checks")
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = _reasons(result)
+    if key == ("evaluation", "enabled"):   # switched off: the default target stops at the features
+        assert jobs == [], jobs
+        return
+    # the rules reading the key are planned (a job whose inputs are rerun anyway is listed for
+    # that reason, not for its params), and at least one job is planned for its changed params
+    assert {rule for rule, _ in jobs} >= READS.get(key, set()), (key, jobs)
+    assert any("Params have changed" in reason for _, reason in jobs), (key, jobs)
+    assert {rule for rule, _ in jobs} <= EVAL_RULES, (key, jobs)
+    outputs = planned_outputs(result)
+    assert not [p for p in outputs if p.startswith(UPSTREAM_OUTPUTS + PRETRAIN_OUTPUTS)], sorted(outputs)[:5]
+
+
+@pytest.mark.parametrize("key", _leaf_keys(("pretrain",)) or [pytest.param(None, marks=pytest.mark.skip(
+    reason="no rule reads `pretrain` yet"))], ids=lambda k: ".".join(k) if k else "none")
+def test_a_pretraining_parameter_reruns_only_what_follows(tiny_run, tmp_path, key):
+    result = snakemake(tiny_run, "-n", extra_config=(str(_changed_config(tmp_path, key)),))
     if result.returncode != 0 and ("config key" in result.stderr + result.stdout or "ConfigError" in result.stderr):
         pytest.skip(f"the changed value of {'.'.join(key)} is rejected by the config checks")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -419,9 +478,6 @@ def test_an_evaluation_or_pretraining_parameter_reruns_only_what_follows(tiny_ru
     upstream = sorted(p for p in outputs if p.startswith(UPSTREAM_OUTPUTS) and "/models/echo_encoder" not in p)
     assert not upstream, f"{'.'.join(key)} reruns preprocessing, embeddings or tables: {upstream[:5]}"
     assert not any(p.startswith("results/models/echo_encoder") for p in outputs)
-    if key[0] == "evaluation":
-        pretrain = sorted(p for p in outputs if p.startswith(PRETRAIN_OUTPUTS))
-        assert not pretrain, f"{'.'.join(key)} reruns pre-training: {pretrain[:5]}"
 
 
 def tiny_config() -> dict:

@@ -137,6 +137,10 @@ def labelled_ecgs(features: pd.DataFrame, labels: pd.DataFrame, splits: pd.DataF
     the feature row's position (``row``). The feature file's split must agree with the patient's
     split in the split table."""
     split_of = splits[splits["cohort"] == cohort].astype(str).set_index("patient_id")["split"]
+    twice = split_of.index[split_of.index.duplicated()].unique()
+    if len(twice):
+        raise ValueError(f"split table of cohort {cohort}: {len(twice)} patients are in more than one split "
+                         f"(e.g. {twice[0]}); train and test would share a patient")
     frame = labels.assign(label=task_labels(labels, task, classes), split=lambda f: f["patient_id"].map(split_of))
     rows = pd.Series(np.arange(len(features)), index=features["ecg_id"].astype(str))
     if rows.index.duplicated().any():
@@ -328,8 +332,11 @@ def paired_differences(scores: dict[str, pd.DataFrame], references: list[str], *
                 raise ValueError(f"paired bootstrap {task}/{cohort}: variant {variant} was tested on other ECGs")
         labels = first["label"].to_numpy()
         indices = resample_indices(len(first), cfg.n_bootstrap, cfg.seed, f"{task}/{cohort}")
-        point = {v: point_metrics(labels, p[score_columns(p)].to_numpy())["auroc"] for v, p in per_variant.items()}
-        values = {v: resampled_metrics(labels, p[score_columns(p)].to_numpy(), indices)["auroc"]
+        # the task's own class columns (score tables of several tasks concatenated carry the
+        # widest task's columns, NaN for the others)
+        columns = [f"p{c}" for c in range(len(TASK_CLASSES[task]))]
+        point = {v: point_metrics(labels, p[columns].to_numpy())["auroc"] for v, p in per_variant.items()}
+        values = {v: resampled_metrics(labels, p[columns].to_numpy(), indices)["auroc"]
                   for v, p in per_variant.items()}
         for reference in present:
             for variant in per_variant:
