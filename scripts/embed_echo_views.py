@@ -12,7 +12,7 @@ from echo2ecg.provenance import provenance_from_snakemake
 
 started = dt.datetime.now(dt.timezone.utc)
 log = stage_logger("embed_echo_views", snakemake.log[0])
-torch.set_num_threads(snakemake.threads)
+torch.set_num_threads(snakemake.params.torch_threads)  # config torch_threads, not the cores granted
 cfg = snakemake.params.encoder
 model, description = load_frozen_echo_encoder(cfg, standin_checkpoint=snakemake.input.encoder)
 log.info("echo encoder: %s", description)

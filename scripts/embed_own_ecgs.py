@@ -13,7 +13,7 @@ from echo2ecg.provenance import provenance_from_snakemake
 
 started = dt.datetime.now(dt.timezone.utc)
 log = stage_logger("embed_own_ecgs", snakemake.log[0])
-torch.set_num_threads(snakemake.threads)
+torch.set_num_threads(snakemake.params.torch_threads)  # config torch_threads, not the cores granted
 if not snakemake.params.root:
     raise ExpectedFailure("embed_own_ecgs.root is not set: name a directory of WFDB or DICOM ECGs (see README)")
 model, n_samples, cfg, device, meta = variant_context(snakemake.params.pretrain, snakemake.params.variant,

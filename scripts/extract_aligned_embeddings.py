@@ -12,7 +12,7 @@ from echo2ecg.provenance import provenance_from_snakemake
 
 started = dt.datetime.now(dt.timezone.utc)
 log = stage_logger("extract_aligned_embeddings", snakemake.log[0])
-torch.set_num_threads(snakemake.threads)
+torch.set_num_threads(snakemake.params.torch_threads)  # config torch_threads, not the cores granted
 model, n_samples, cfg, device, meta = variant_context(snakemake.params.pretrain, snakemake.wildcards.variant,
                                                       snakemake.params.variant, snakemake.input.checkpoint)
 aligned = aligned_embeddings(model, snakemake.wildcards.cohort, pd.read_parquet(snakemake.input.ecg_index),

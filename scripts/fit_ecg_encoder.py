@@ -14,7 +14,7 @@ from echo2ecg.provenance import provenance_from_snakemake
 
 started = dt.datetime.now(dt.timezone.utc)
 log = stage_logger("fit_ecg_encoder", snakemake.log[0])
-torch.set_num_threads(snakemake.threads)
+torch.set_num_threads(snakemake.params.torch_threads)  # config torch_threads, not the cores granted
 checkpoint, metrics = fit_ecg_encoder(snakemake.params.encoder, snakemake.params.standin,
                                       ECGPreprocessing.from_config(snakemake.params.preprocessing), log)
 torch.save(checkpoint, snakemake.output.checkpoint)

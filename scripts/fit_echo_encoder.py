@@ -13,7 +13,7 @@ from echo2ecg.provenance import provenance_from_snakemake
 
 started = dt.datetime.now(dt.timezone.utc)
 log = stage_logger("fit_echo_encoder", snakemake.log[0])
-torch.set_num_threads(snakemake.threads)
+torch.set_num_threads(snakemake.params.torch_threads)  # config torch_threads, not the cores granted
 log.info("no EchoPrime weights configured: training the synthetic stand-in echo encoder")
 cfg = dict(snakemake.params.standin, preset=snakemake.params.preset, clip_size=snakemake.params.clip_size,
            resize=snakemake.params.resize)

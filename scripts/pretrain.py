@@ -17,5 +17,5 @@ summary = run_pretrain_variant(
     snakemake.params.cohorts, pairs_path=snakemake.input.pairs, splits_path=snakemake.input.splits,
     ecg_index_path=snakemake.input.ecg_index, view_index_path=snakemake.input.view_index, foundation=foundation,
     out_dir=str(snakemake.output.best).rsplit("/", 1)[0], state_dir=snakemake.params.state_dir, log=log,
-    threads=snakemake.threads)
+    threads=snakemake.params.pretrain["threads"])  # pretrain.threads, not the cores granted
 provenance_from_snakemake(snakemake, started_at=started, summary=summary)

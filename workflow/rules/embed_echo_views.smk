@@ -13,12 +13,13 @@ rule fit_echo_encoder:
         f"{RESULTS}/benchmarks/fit_echo_encoder.tsv"
     conda:
         f"{ENVS}/echo.yaml"
-    threads: 2
+    threads: config["torch_threads"]
     resources:
         mem_mb=8000,
         runtime=60,
         gpu=gpus_for(config["echo_encoder"]["device"]),
     params:
+        torch_threads=config["torch_threads"],
         standin=config["echo_encoder"]["standin"],
         preset=config["echo_encoder"]["preset"],
         clip_size=config["echo_clips"]["clip_size"],
@@ -42,12 +43,13 @@ rule embed_echo_views:
         f"{RESULTS}/benchmarks/embed_echo_views/{{cohort}}/{{shard}}.tsv"
     conda:
         f"{ENVS}/echo.yaml"
-    threads: 2
+    threads: config["torch_threads"]
     resources:
         mem_mb=8000,
         runtime=120,
         gpu=gpus_for(config["echo_encoder"]["device"]),
     params:
+        torch_threads=config["torch_threads"],
         encoder={k: v for k, v in config["echo_encoder"].items() if k not in ("standin", "assessment_folds")},
     script:
         "../../scripts/embed_echo_views.py"

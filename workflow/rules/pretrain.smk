@@ -16,11 +16,12 @@ rule fit_ecg_encoder:
         f"{RESULTS}/benchmarks/fit_ecg_encoder.tsv"
     conda:
         f"{ENVS}/pretrain.yaml"
-    threads: 2
+    threads: config["torch_threads"]
     resources:
         mem_mb=6000,
         runtime=60,
     params:
+        torch_threads=config["torch_threads"],
         encoder={k: v for k, v in config["ecg_encoder"].items() if k != "standin"},
         standin=config["ecg_encoder"]["standin"],
         preprocessing=config["ecg_preprocessing"],
@@ -82,12 +83,13 @@ rule extract_ecg_features:
         f"{RESULTS}/benchmarks/extract_ecg_features/{{variant}}/{{replicate}}/{{cohort}}.tsv"
     conda:
         f"{ENVS}/pretrain.yaml"
-    threads: 2
+    threads: config["torch_threads"]
     resources:
         mem_mb=4000,
         runtime=60,
         gpu=1 if config["pretrain"]["device"] == "cuda" else 0,
     params:
+        torch_threads=config["torch_threads"],
         pretrain=lambda wc: pretrain_section(wc.replicate),
         variant=lambda wc: variant_spec(wc.variant),
     script:
@@ -112,12 +114,13 @@ rule extract_aligned_embeddings:
         f"{RESULTS}/benchmarks/extract_aligned_embeddings/{{variant}}/{{replicate}}/{{cohort}}.tsv"
     conda:
         f"{ENVS}/pretrain.yaml"
-    threads: 2
+    threads: config["torch_threads"]
     resources:
         mem_mb=4000,
         runtime=60,
         gpu=1 if config["pretrain"]["device"] == "cuda" else 0,
     params:
+        torch_threads=config["torch_threads"],
         pretrain=lambda wc: pretrain_section(wc.replicate),
         variant=lambda wc: variant_spec(wc.variant),
     script:
@@ -139,11 +142,12 @@ rule embed_own_ecgs:
         f"{RESULTS}/benchmarks/embed_own_ecgs.tsv"
     conda:
         f"{ENVS}/pretrain.yaml"
-    threads: 2
+    threads: config["torch_threads"]
     resources:
         mem_mb=4000,
         runtime=60,
     params:
+        torch_threads=config["torch_threads"],
         root=config["embed_own_ecgs"]["root"],
         format=config["embed_own_ecgs"]["format"],
         variant=config["embed_own_ecgs"]["variant"],
