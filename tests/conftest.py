@@ -17,6 +17,25 @@ def default_config():
 
 
 @pytest.fixture(scope="session")
+def parsed_workflow_rules(tmp_path_factory) -> list:
+    """The workflow's rules as Snakemake parses them (tiny preset; no job runs), once per session."""
+    from snakemake.api import SnakemakeApi
+    from snakemake.settings.types import ConfigSettings, ResourceSettings
+
+    workdir = tmp_path_factory.mktemp("parse")
+    with SnakemakeApi() as api:
+        workflow_api = api.workflow(
+            resource_settings=ResourceSettings(),
+            config_settings=ConfigSettings(configfiles=[REPO / "config.yaml", REPO / "resources/presets/tiny.yaml"]),
+            snakefile=REPO / "Snakefile",
+            workdir=workdir,
+        )
+        rules = list(workflow_api._workflow.rules)
+    assert len(rules) > 5
+    return rules
+
+
+@pytest.fixture(scope="session")
 def small_run(tmp_path_factory) -> Path:
     """The small preset's whole DAG, from scratch with --cores 2, once per session (read only:
     tests that change files work on their own runs)."""

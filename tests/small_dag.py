@@ -43,13 +43,18 @@ def pretrain_cohorts(config: dict) -> list[str]:
     return [c for c, spec in config["cohorts"].items() if spec["role"] == "pretrain"]
 
 
-def model_files(variant: str) -> list[str]:
-    return [f"results/models/{variant}/{name}" for name in ("best.pt", "last.pt", "curve.parquet")]
+def replicates(config: dict) -> list[str]:
+    """The replicate wildcard values (seed<seed>) in config order."""
+    return [f"seed{int(seed)}" for seed in config["pretrain"]["replicates"]]
 
 
-def feature_files(config: dict, variant: str) -> list[str]:
-    return ([f"results/features/{variant}/{cohort}.parquet" for cohort in config["cohorts"]]
-            + [f"results/features/{variant}/aligned_{cohort}.parquet" for cohort in pretrain_cohorts(config)])
+def model_files(variant: str, replicate: str) -> list[str]:
+    return [f"results/models/{variant}/{replicate}/{name}" for name in ("best.pt", "last.pt", "curve.parquet")]
+
+
+def feature_files(config: dict, variant: str, replicate: str) -> list[str]:
+    return ([f"results/features/{variant}/{replicate}/{cohort}.parquet" for cohort in config["cohorts"]]
+            + [f"results/features/{variant}/{replicate}/aligned_{cohort}.parquet" for cohort in pretrain_cohorts(config)])
 
 
 EVAL_TABLES = {"knn": "results/eval/knn.parquet", "knn_paired": "results/eval/knn_paired.parquet",

@@ -70,8 +70,8 @@ def test_a_pretrain_job_killed_while_writing_its_outputs_is_planned_again(tmp_pa
     run refuses the incomplete outputs and plans the job again with --rerun-incomplete, and the
     rerun finishes (resuming from the epoch state) with every output."""
     (tmp_path / "slow.yaml").write_text("pretrain:\n  epochs: 30\n")
-    models = tmp_path / "results/models/echo2ecg"
-    target = "results/models/echo2ecg/curve.png"
+    models = tmp_path / "results/models/echo2ecg/seed42"
+    target = "results/models/echo2ecg/seed42/curve.png"
     with open(tmp_path / "run.stderr", "w") as stderr:
         process = subprocess.Popen(_snakemake(tmp_path, target, command_only=True), cwd=tmp_path,
                                    stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
@@ -103,4 +103,4 @@ def test_a_pretrain_job_killed_while_writing_its_outputs_is_planned_again(tmp_pa
     rerun = _snakemake(tmp_path, target, "--rerun-incomplete")
     assert rerun.returncode == 0, rerun.stderr[-5000:]
     assert {"best.pt", "last.pt", "curve.parquet", "curve.png"} <= {p.name for p in models.iterdir()}
-    assert "resuming echo2ecg from its epoch 30 checkpoint" in (tmp_path / "results/logs/pretrain/echo2ecg.log").read_text()
+    assert "resuming echo2ecg from its epoch 30 checkpoint" in (tmp_path / "results/logs/pretrain/echo2ecg/seed42.log").read_text()

@@ -104,20 +104,9 @@ def test_a_shell_rule_calling_the_package_runs_its_modules(package):
 
 # ---- the workflow's rules ---------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def workflow_rules(tmp_path_factory):
-    """The workflow's rules as Snakemake parses them (tiny preset; no job runs)."""
-    from snakemake.api import SnakemakeApi
-    from snakemake.settings.types import ConfigSettings, ResourceSettings
-
-    workdir = tmp_path_factory.mktemp("parse")
-    with SnakemakeApi() as api:
-        workflow_api = api.workflow(
-            resource_settings=ResourceSettings(),
-            config_settings=ConfigSettings(configfiles=[REPO / "config.yaml", REPO / "resources/presets/tiny.yaml"]),
-            snakefile=REPO / "Snakefile",
-            workdir=workdir,
-        )
-        return {rule.name: rule for rule in workflow_api._workflow.rules}
+def workflow_rules(parsed_workflow_rules):
+    """The workflow's rules as Snakemake parses them (tiny preset; no job runs), by name."""
+    return {rule.name: rule for rule in parsed_workflow_rules}
 
 
 def rules_running(module: str, rules: dict) -> set[str]:
@@ -247,7 +236,7 @@ def test_encoder_change_plans_encoder_fits_pretraining_features_and_after(tiny_r
     assert {"fit_ecg_encoder", "pretrain", "extract_ecg_features", "extract_aligned_embeddings"} <= set(jobs)
     assert not set(jobs) & UPSTREAM_OF_FEATURES
     planned_outputs = with_records(tiny_run, set().union(*jobs.values()))
-    assert "results/models/echo2ecg/best.pt" in planned_outputs
+    assert "results/models/echo2ecg/seed42/best.pt" in planned_outputs
     assert stale == planned_outputs  # the audit and the DAG agree
 
 
@@ -277,13 +266,13 @@ def _digests(repo: Path, paths) -> dict[str, str]:
 def test_the_same_fits_give_the_same_bytes_and_the_audit_stays_clean(tiny_run):
     # (last in this file: the refits leave their dependants older than them for Snakemake's mtime check)
     echo = ["results/models/echo_encoder_standin.pt", "results/models/echo_encoder_standin.metrics.json"]
-    variant = [f"results/models/echo2ecg/{name}" for name in ("best.pt", "last.pt", "curve.parquet")]
+    variant = [f"results/models/echo2ecg/seed42/{name}" for name in ("best.pt", "last.pt", "curve.parquet")]
     before = _digests(tiny_run, echo + variant)
     # the variant first: once the echo stand-in is refitted, the view embeddings are older than it
-    shutil.rmtree(tiny_run / "results/interim/pretrain/echo2ecg")  # a fresh fit, not a resume
-    result = snakemake(tiny_run, "--force", "results/models/echo2ecg/best.pt")
+    shutil.rmtree(tiny_run / "results/interim/pretrain/echo2ecg/seed42")  # a fresh fit, not a resume
+    result = snakemake(tiny_run, "--force", "results/models/echo2ecg/seed42/best.pt")
     assert result.returncode == 0, result.stderr[-3000:]
-    log = (tiny_run / "results/logs/pretrain/echo2ecg.log").read_text()  # the job's own log (mode "w")
+    log = (tiny_run / "results/logs/pretrain/echo2ecg/seed42.log").read_text()  # the job's own log (mode "w")
     assert "epoch 2/2" in log and "resuming" not in log
     result = snakemake(tiny_run, "--forcerun", "fit_echo_encoder", "--until", "fit_echo_encoder")
     assert result.returncode == 0, result.stderr[-3000:]

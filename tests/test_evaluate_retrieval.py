@@ -159,10 +159,9 @@ def test_a_query_without_a_relevant_study_ranks_n_plus_one():
 
 
 # ---- intervals over mixed queries, recomputed by a plain loop ------------------------------------
-# Ten test studies whose LVEF has an SD of exactly 16 (ddof = 0, the reading of retrieval.py at the
-# time of writing; with ddof = 1 it is 16.87 and the pairs 8 apart are still within 0.5 SD, so the
-# relevance of every pair is the same under both readings). LEAD: reconcile `MIXED_SIGMA` with
-# evaluation.retrieval.sigma_ddof after the retrieval branch is merged.
+# Ten test studies whose LVEF has an SD of exactly 16 with ddof = 0 (the fixture's config passes
+# sigma_ddof=0 explicitly, so a study sits at exactly 0.5 SD; every study is in a test pair, so both
+# candidate readings rank the same set).
 MIXED_LVEF = [43.0, 63.0, 71.0, 56.0, 37.0, 68.0, 38.0, 46.0, 74.0, 24.0]
 MIXED_SIGMA = float(np.std(MIXED_LVEF, ddof=0))   # 16.0 exactly; 0.5 SD = 8.0 = 71 - 63 = 46 - 38
 
@@ -220,7 +219,7 @@ def test_intervals_over_mixed_queries_equal_a_plain_loop_over_the_same_resamples
     from echo2ecg.evaluate.bootstrap import resample_indices
 
     table, pairs, ph = mixed_fixture()
-    cfg = RetrievalConfig(tolerance_sd=0.5, ks=(1, 3), phenotypes=("lvef",))
+    cfg = RetrievalConfig(tolerance_sd=0.5, ks=(1, 3), phenotypes=("lvef",), candidates="test_pairs", sigma_ddof=0)
     n_bootstrap, seed, ci = 300, 11, 0.9
     row = evaluate_retrieval(table, pairs, ph, variant="v", cohort="c", cfg=cfg, seed=seed, n_bootstrap=n_bootstrap,
                              ci=ci).iloc[0]

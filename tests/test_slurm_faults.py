@@ -40,6 +40,7 @@ from test_slurm import PROFILE, REPO, RUN_TIMEOUT_S, _slurm_unavailable
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slurm]
 VARIANT = "echo2ecg"
+REPLICATE = "seed42"  # the tiny preset's one pre-training seed
 # epochs long enough that the job is still training when the poll below sees its first state
 SLOW_PRETRAIN = "pretrain:\n  epochs: 40\n"
 FAULT = '''import os, sys
@@ -83,12 +84,12 @@ def faulty_run(tmp_path_factory):
     marker = workdir / "shard_fault.marker"
     (inject / "sitecustomize.py").write_text(FAULT.format(marker=str(marker)))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(inject), os.environ.get("PYTHONPATH")])))
-    target = f"results/models/{VARIANT}/last.pt"
+    target = f"results/models/{VARIANT}/{REPLICATE}/last.pt"
     stderr_path = workdir / "snakemake.stderr"
     with open(stderr_path, "w") as stderr:
         process = subprocess.Popen(_command(workdir, target, profile=True), cwd=workdir, env=env,
                                    stdout=subprocess.DEVNULL, stderr=stderr)
-    state_dir = workdir / f"results/interim/pretrain/{VARIANT}"
+    state_dir = workdir / f"results/interim/pretrain/{VARIANT}/{REPLICATE}"
     deadline = time.time() + RUN_TIMEOUT_S
     cancelled = None
     try:
@@ -98,7 +99,7 @@ def faulty_run(tmp_path_factory):
             if list(state_dir.glob("epoch_*.pt")):
                 queue = subprocess.run(["squeue", "-h", "-o", "%i|%k"], capture_output=True, text=True, timeout=60)
                 ids = [line.split("|")[0] for line in queue.stdout.splitlines()
-                       if line.split("|")[1] == f"rule_pretrain_wildcards_{VARIANT}"]
+                       if line.split("|")[1] == f"rule_pretrain_wildcards_{VARIANT}_{REPLICATE}"]
                 assert len(ids) == 1, queue.stdout
                 cancelled = ids[0]
                 subprocess.run(["scancel", "--signal=TERM", cancelled], check=True, timeout=60)
@@ -140,19 +141,19 @@ def test_a_killed_pretrain_job_is_retried_and_resumes_to_the_uninterrupted_weigh
     assert records[submitted[0]][1] == "FAILED", records
     assert records[submitted[1]][1] == "COMPLETED", records
     killed_epoch = int(cancelled_after[-1].split("_")[1].split(".")[0])
-    pretrain_log = (workdir / f"results/logs/pretrain/{VARIANT}.log").read_text()
+    pretrain_log = (workdir / f"results/logs/pretrain/{VARIANT}/{REPLICATE}.log").read_text()
     resumed = re.search(rf"resuming {VARIANT} from its epoch (\d+) checkpoint", pretrain_log)
     assert resumed and 1 <= killed_epoch <= int(resumed.group(1)) < 40, pretrain_log[-3000:]
 
     # the same variant uninterrupted, locally on the CPU (no resume state left to take up)
-    models = workdir / f"results/models/{VARIANT}"
+    models = workdir / f"results/models/{VARIANT}/{REPLICATE}"
     slurm_weights = {name: torch.load(models / name, map_location="cpu", weights_only=True)["model"]
                      for name in ("best.pt", "last.pt")}
-    shutil.rmtree(workdir / f"results/interim/pretrain/{VARIANT}")
-    local = subprocess.run(_command(workdir, f"results/models/{VARIANT}/last.pt", "--forcerun", "pretrain",
+    shutil.rmtree(workdir / f"results/interim/pretrain/{VARIANT}/{REPLICATE}")
+    local = subprocess.run(_command(workdir, f"results/models/{VARIANT}/{REPLICATE}/last.pt", "--forcerun", "pretrain",
                                     profile=False), cwd=workdir, capture_output=True, text=True, timeout=1800)
     assert local.returncode == 0, local.stderr[-5000:]
-    assert "resuming" not in (workdir / f"results/logs/pretrain/{VARIANT}.log").read_text()
+    assert "resuming" not in (workdir / f"results/logs/pretrain/{VARIANT}/{REPLICATE}.log").read_text()
     for name, weights in slurm_weights.items():
         uninterrupted = torch.load(models / name, map_location="cpu", weights_only=True)["model"]
         assert weights.keys() == uninterrupted.keys()

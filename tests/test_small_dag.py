@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from small_dag import (EVAL_TABLES, default_variants, feature_files, model_files, pretrain_cohorts, report_files,
-                       small_config, small_snakemake)
+from small_dag import (EVAL_TABLES, default_variants, feature_files, model_files, pretrain_cohorts, replicates,
+                       report_files, small_config, small_snakemake)
 
 pytestmark = pytest.mark.workflow
 
@@ -19,7 +19,8 @@ def config():
 
 
 def test_every_model_feature_evaluation_and_report_file_is_written(small_run, config):
-    expected = [f for v in default_variants(config) for f in model_files(v) + feature_files(config, v)]
+    expected = [f for v in default_variants(config) for r in replicates(config)
+                for f in model_files(v, r) + feature_files(config, v, r)]
     expected += list(EVAL_TABLES.values()) + report_files(config)
     missing = [f for f in expected if not (small_run / f).is_file() or (small_run / f).stat().st_size == 0]
     assert not missing, missing
@@ -35,9 +36,10 @@ def test_every_variant_is_evaluated_on_every_task_cohort_and_fraction(small_run,
     variants = default_variants(config)
     knn = pd.read_parquet(small_run / EVAL_TABLES["knn"])
     fractions = config["evaluation"]["shd"]["fractions"]
-    expected = {(v, "lvef", c, None) for v in variants for c in lvef_cohorts(config)}
-    expected |= {(v, "shd", c, f) for v in variants for c in shd_cohorts(config) for f in fractions}
-    got = {(r.variant, r.task, r.cohort, None if np.isnan(r.train_fraction) else r.train_fraction)
+    seeds = [int(s) for s in config["pretrain"]["replicates"]]
+    expected = {(v, s, "lvef", c, None) for v in variants for s in seeds for c in lvef_cohorts(config)}
+    expected |= {(v, s, "shd", c, f) for v in variants for s in seeds for c in shd_cohorts(config) for f in fractions}
+    got = {(r.variant, r.replicate, r.task, r.cohort, None if np.isnan(r.train_fraction) else r.train_fraction)
            for r in knn.itertuples()}
     assert got == expected and len(knn) == len(expected)
     assert shd_cohorts(config) and len(lvef_cohorts(config)) == 3
@@ -52,12 +54,13 @@ def test_every_variant_is_evaluated_on_every_task_cohort_and_fraction(small_run,
     assert knn["auroc"].between(0, 1).all() and knn["ci_low"].notna().all()
     assert (knn["ci_low"] <= knn["auroc"]).all() and (knn["auroc"] <= knn["ci_high"]).all()
     # the test ECGs are the feature file's labelled test ECGs of that cohort
-    for (variant, cohort), part in knn[knn["task"] == "lvef"].groupby(["variant", "cohort"]):
-        features = pd.read_parquet(small_run / f"results/features/{variant}/{cohort}.parquet", columns=["split"])
+    for (variant, replicate, cohort), part in knn[knn["task"] == "lvef"].groupby(["variant", "replicate", "cohort"]):
+        features = pd.read_parquet(small_run / f"results/features/{variant}/seed{replicate}/{cohort}.parquet",
+                                   columns=["split"])
         assert part["n_test"].iloc[0] <= (features["split"] == "test").sum()
     shd = knn[knn["task"] == "shd"]
-    seeds = config["evaluation"]["shd"]["repeat_seeds"]
-    assert (shd["n_repeats"] == np.where(shd["train_fraction"] < 1, len(seeds), 1)).all()
+    repeat_seeds = config["evaluation"]["shd"]["repeat_seeds"]
+    assert (shd["n_repeats"] == np.where(shd["train_fraction"] < 1, len(repeat_seeds), 1)).all()
     # paired differences: every variant against every configured reference, on every (task, cohort, fraction)
     paired = pd.read_parquet(small_run / EVAL_TABLES["knn_paired"])
     references = [r for r in config["evaluation"]["paired_references"] if r in variants]
@@ -65,6 +68,7 @@ def test_every_variant_is_evaluated_on_every_task_cohort_and_fraction(small_run,
     for reference in references:
         mine = paired[paired["reference"] == reference]
         assert set(mine["variant"]) == set(variants) - {reference}
+        assert set(mine["replicate"]) == set(seeds)  # a variant's replicate against the reference's same one
         assert len(mine) == (len(variants) - 1) * len(knn[knn["variant"] == reference])
     assert paired["auroc_difference"].notna().all()
 
@@ -73,7 +77,9 @@ def test_retrieval_covers_every_variant_and_phenotype(small_run, config):
     retrieval = pd.read_parquet(small_run / EVAL_TABLES["retrieval"])
     variants = default_variants(config)
     phenotypes = config["evaluation"]["retrieval"]["phenotypes"]
-    assert set(zip(retrieval["variant"], retrieval["phenotype"])) == {(v, p) for v in variants for p in phenotypes}
+    seeds = [int(s) for s in config["pretrain"]["replicates"]]
+    assert set(zip(retrieval["variant"], retrieval["replicate"], retrieval["phenotype"])) == {
+        (v, s, p) for v in variants for s in seeds for p in phenotypes}
     assert set(retrieval["cohort"]) == set(pretrain_cohorts(config))
     assert (retrieval["n_queries"] > 0).all() and (retrieval["n_studies"] > 1).all()
     for k in config["evaluation"]["retrieval"]["ks"]:
