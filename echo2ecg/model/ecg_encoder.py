@@ -91,13 +91,17 @@ class DropPath(nn.Module):
         return x * keep / (1.0 - self.p)
 
 
+def _check_heads(dim: int, n_heads: int) -> None:
+    if dim % n_heads:
+        raise ValueError(f"embed_dim {dim} is not divisible by n_heads {n_heads}")
+
+
 class Attention(nn.Module):
     """``fused`` layout: one qkv projection and one output projection."""
 
     def __init__(self, dim: int, n_heads: int, qkv_bias: bool):
         super().__init__()
-        if dim % n_heads:
-            raise ValueError(f"embed_dim {dim} is not divisible by n_heads {n_heads}")
+        _check_heads(dim, n_heads)
         self.n_heads = n_heads
         self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
         self.proj = nn.Linear(dim, dim)
@@ -116,8 +120,7 @@ class OTiSAttention(nn.Module):
 
     def __init__(self, dim: int, n_heads: int, qkv_bias: bool):
         super().__init__()
-        if dim % n_heads:
-            raise ValueError(f"embed_dim {dim} is not divisible by n_heads {n_heads}")
+        _check_heads(dim, n_heads)
         self.n_heads = n_heads
         self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
         self.mha = nn.MultiheadAttention(dim, n_heads, batch_first=True)
