@@ -259,15 +259,12 @@ def epoch_order(pair_group: torch.Tensor, batching: str, generator: torch.Genera
     return perm[torch.argsort(rank, stable=True)]
 
 
-def one_view_per_study(valid: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    """A one-hot validity mask choosing one valid view per study: uniformly at random with
-    ``generator`` (training of single-view variants), or the first valid view when ``generator``
-    is None. Evaluation does not use it: there a single-view study is the mean of its valid views."""
-    if generator is None:
-        choice = valid.to(torch.int8).argmax(dim=1)
-    else:
-        scores = torch.rand(valid.shape, generator=generator, device=valid.device)
-        choice = torch.where(valid, scores, torch.full_like(scores, -1.0)).argmax(dim=1)
+def one_view_per_study(valid: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """A one-hot validity mask choosing one valid view per study uniformly at random (training of
+    single-view variants). Evaluation does not use it: there a single-view study is the mean of its
+    valid views."""
+    scores = torch.rand(valid.shape, generator=generator, device=valid.device)
+    choice = torch.where(valid, scores, torch.full_like(scores, -1.0)).argmax(dim=1)
     return nn.functional.one_hot(choice, valid.shape[1]).bool() & valid
 
 
