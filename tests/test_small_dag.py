@@ -94,6 +94,10 @@ def test_the_report_names_every_variant_and_renders(small_run, config):
     variants = default_variants(config)
     table3 = pd.read_csv(small_run / "results/report/table3.csv")
     assert set(table3["variant"]) == set(variants)
+    n = len(replicates(config))  # every cell is over every replicate, with its spread
+    assert (table3["n_replicates"] == n).all() and table3["auroc_sd"].notna().all() == (n > 1)
+    paired_md = (small_run / "results/report/table3_paired.md").read_text()
+    assert all(f"| {variant} | verdict ({n} replicates) |" in paired_md for variant in variants)
     table3_md = (small_run / "results/report/table3.md").read_text()
     assert all(f"| {variant} |" in table3_md for variant in variants), table3_md[:2000]
     table5 = (small_run / "results/report/table5.md").read_text()
