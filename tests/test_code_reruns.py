@@ -140,6 +140,7 @@ def test_rule_to_module_map(workflow_rules):
 
 # ---- one tiny run, dry runs after code changes ------------------------------------------------
 PRESET = ["config.yaml", "resources/presets/tiny.yaml"]
+SMALL_PRESET = ["config.yaml", "resources/presets/small.yaml"]
 ECHO_RULES = {"list_echo_views", "ingest_echo_shard", "ingest_echos", "prepare_echo_clips", "fit_echo_encoder",
               "embed_echo_views", "gather_view_embeddings", "assess_echo_embeddings"}
 UPSTREAM_OF_FEATURES = {"synthesize_cohort", "list_ecg_records", "ingest_ecg_shard", "ingest_ecgs", "ingest_phenotypes",
@@ -152,14 +153,14 @@ def _env(repo: Path) -> dict:
     return dict(os.environ, PYTHONPATH=str(repo))
 
 
-def snakemake(repo: Path, *args: str, configfiles=()) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "snakemake", "--configfile", *PRESET, *configfiles, "--cores", "2", *args]
+def snakemake(repo: Path, *args: str, configfiles=(), preset=PRESET) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "snakemake", "--configfile", *preset, *configfiles, "--cores", "2", *args]
     return subprocess.run(command, cwd=repo, env=_env(repo), capture_output=True, text=True, timeout=1800)
 
 
-def planned(repo: Path, configfiles=()) -> dict[str, set[str]]:
+def planned(repo: Path, configfiles=(), preset=PRESET) -> dict[str, set[str]]:
     """{rule: outputs} of every job a dry run plans (the target rule `all` left out)."""
-    result = snakemake(repo, "-n", configfiles=configfiles)
+    result = snakemake(repo, "-n", configfiles=configfiles, preset=preset)
     assert result.returncode == 0, result.stderr[-3000:]
     jobs: dict[str, set[str]] = {}
     rule = None
@@ -212,20 +213,31 @@ def tiny_run(tmp_path_factory):
     return repo
 
 
+@pytest.fixture(scope="module")
+def small_run_copy(small_run, tmp_path_factory):
+    """The session's small run (evaluation enabled, every stage run) in a copy of the repository,
+    so that a changed module never touches the real tree nor the shared run: its results are hard
+    links (dry runs only read them; same inodes, same mtimes), its .snakemake metadata a copy."""
+    repo = tmp_path_factory.mktemp("code_reruns_small") / "repo"
+    shutil.copytree(REPO, repo, ignore=shutil.ignore_patterns(".git", "results", ".snakemake", ".venv", "__pycache__",
+                                                              "*.egg-info", ".pytest_cache", "report.html"))
+    shutil.copytree(small_run / "results", repo / "results", copy_function=os.link)
+    shutil.copytree(small_run / ".snakemake", repo / ".snakemake", ignore=shutil.ignore_patterns("locks", "incomplete"))
+    assert planned(repo, preset=SMALL_PRESET) == {}
+    return repo
+
+
 @pytest.mark.workflow
-def test_knn_change_plans_no_job_before_the_evaluation(tiny_run):
-    # The tiny run stops at the features (evaluation.enabled: false); with the evaluation switched on
-    # its jobs are planned anyway (never run), and a change in knn.py must plan nothing upstream of them.
-    # TODO(lead): once resources/presets/small.yaml (evaluation enabled) lands, run this on it and assert
-    # planned == the knn jobs, knn_summary and the report rules exactly.
-    evaluation_on = tiny_run / "evaluation_on.yaml"
-    evaluation_on.write_text("evaluation:\n  enabled: true\n")
-    before = planned(tiny_run, configfiles=[str(evaluation_on)])
-    assert "knn" in before and not set(before) & (UPSTREAM_OF_FEATURES | {"pretrain", "fit_ecg_encoder"})
-    with changed_line(tiny_run, "echo2ecg/evaluate/knn.py"):
-        assert planned(tiny_run, configfiles=[str(evaluation_on)]) == before
-        assert planned(tiny_run) == {}  # the tiny DAG has no job that runs knn.py
-        assert audit_stale(tiny_run) == set()
+def test_knn_change_plans_the_knn_jobs_their_summary_and_report_figures_only(small_run_copy):
+    with changed_line(small_run_copy, "echo2ecg/evaluate/knn.py"):
+        jobs = planned(small_run_copy, preset=SMALL_PRESET)
+        stale = audit_stale(small_run_copy)
+    # the rules whose scripts import knn.py (test_rule_to_module_map), and what reads their outputs
+    assert set(jobs) == {"knn", "knn_summary", "report_shd_figure", "report_training_curves", "report_feature_map",
+                         "report_tables"}
+    # every kNN job (each runs knn.py), and no retrieval or pre-training output
+    assert jobs["knn"] == {str(p.relative_to(small_run_copy)) for p in (small_run_copy / "results/eval/knn").rglob("*.parquet")}
+    assert stale == with_records(small_run_copy, set().union(*jobs.values()))  # the audit and the DAG agree
 
 
 @pytest.mark.workflow
