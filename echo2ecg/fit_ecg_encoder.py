@@ -7,11 +7,21 @@ drawn by echo2ecg.synthesize_cohort.hearts, ECGs by its dipole generator under t
 profiles of all three cohorts), never the pre-training or evaluation cohorts; every ECG goes
 through echo2ecg.preprocess_ecg as the cohorts' ECGs do.
 
-Masked reconstruction (MAE, as OTiS): a random ``mask_ratio`` of the patch tokens is hidden,
-the encoder sees the rest, a small decoder (``decoder_depth`` blocks of ``decoder_dim``) fills in
-mask tokens and regresses every hidden patch's samples; loss = MSE on the hidden patches. A
-fixed number of steps, seeded: the same config gives the same weights (on CPU bit-identical).
-Held-out corpus patients measure what it learnt: reconstruction error against the encoder as
+Two objectives (``standin.objective``):
+
+- ``masked_reconstruction`` (MAE, OTiS's own): a random ``mask_ratio`` of the patch tokens is
+  hidden, the encoder sees the rest, a small decoder (``decoder_depth`` blocks of
+  ``decoder_dim``) fills in mask tokens and regresses every hidden patch's samples; loss = MSE on
+  the hidden patches.
+- ``patient_contrastive``: the corpus holds ``ecgs_per_patient`` ECGs of each heart (independent
+  beats, noise and acquisition profile: another cohort's); a step takes two ECGs of each of
+  ``batch_size`` patients, a random window of each, and pulls their representations together
+  against the other patients' (symmetric InfoNCE at ``contrastive_tau`` through a linear
+  projection head that is dropped afterwards): what stays the same between two recordings of one
+  heart is the heart, so the encoder learns cardiac structure rather than noise.
+
+A fixed number of steps, seeded: the same config gives the same weights (on CPU bit-identical).
+Held-out corpus patients measure what it learnt: the objective against the encoder as
 initialised, and how much of LVEF a ridge read-out finds in its representation.
 """
 from __future__ import annotations
@@ -27,6 +37,7 @@ from torch import nn
 from echo2ecg.logs import Progress
 from echo2ecg.model.ecg_encoder import Block, ECGEncoder, ECGEncoderConfig, fit_temporal_table
 from echo2ecg.model.optimizer import lr_at_step
+from echo2ecg.model.projection import ProjectionHead, clip_loss
 from echo2ecg.preprocess_ecg import ECGPreprocessing, preprocess_ecg_batch
 from echo2ecg.synthesize_cohort.ecg import NOISE_PROFILES, synthesize_ecg
 from echo2ecg.synthesize_cohort.hearts import sample_hearts
@@ -40,7 +51,11 @@ class StandinConfig:
 
     seed: int = 7321
     init_seed: int = 42  # the encoder's initial weights: its own key, shared by every pre-training replicate
+    objective: str = "masked_reconstruction"
     n_patients: int = 2000
+    ecgs_per_patient: int = 1
+    contrastive_tau: float = 0.1
+    projection_dim: int = 64
     mask_ratio: float = 0.75
     decoder_dim: int = 64
     decoder_depth: int = 1
@@ -59,28 +74,34 @@ class StandinConfig:
 # ---------------------------------------------------------------------------------------------
 
 def synthesize_corpus(n_patients: int, seed: int, preprocessing: ECGPreprocessing, log: logging.Logger | None = None,
-                      chunk: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """``n_patients`` ECGs (one per patient), preprocessed ``(N, 12, n_samples)`` float32, and their LVEF.
+                      chunk: int = 64, ecgs_per_patient: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """``ecgs_per_patient`` ECGs of each of ``n_patients`` patients, preprocessed ``(N, K, 12, n_samples)``
+    float32 (K = ``ecgs_per_patient``; ``(N, 12, n_samples)`` when K is 1), and their LVEF.
 
     The hearts come from ``seed`` alone (a stream no cohort uses: the cohorts draw from
-    ``[synthetic.seed, ...]``); acquisition profiles rotate over the three cohorts' profiles.
+    ``[synthetic.seed, ...]``); acquisition profiles rotate over the three cohorts' profiles, and a
+    patient's k-th ECG is recorded under the next cohort's profile with its own beats and noise
+    (the first ECG of every patient does not depend on K).
     """
     rng = np.random.default_rng([int(seed), 77])
     hearts = sample_hearts(rng, n_patients)
     profiles = list(NOISE_PROFILES)
-    out = np.empty((n_patients, 12, preprocessing.n_samples), dtype=np.float32)
-    progress = Progress(log, n_patients, "stand-in corpus ECGs") if log else None
+    K = int(ecgs_per_patient)
+    out = np.empty((n_patients, K, 12, preprocessing.n_samples), dtype=np.float32)
+    progress = Progress(log, n_patients * K, "stand-in corpus ECGs") if log else None
     for start in range(0, n_patients, chunk):
         signals = []
-        for i in range(start, min(start + chunk, n_patients)):
+        stop = min(start + chunk, n_patients)
+        for i in range(start, stop):
             heart = hearts.iloc[i].to_dict()
-            record_rng = np.random.default_rng([int(seed), 78, i])
-            signals.append(synthesize_ecg(heart, record_rng, fs=500.0, duration_s=10.0,
-                                          noise=NOISE_PROFILES[profiles[i % len(profiles)]]))
-        out[start:start + len(signals)] = preprocess_ecg_batch(signals, 500.0, preprocessing)
+            for k in range(K):
+                record_rng = np.random.default_rng([int(seed), 78, i] if k == 0 else [int(seed), 78, i, k])
+                signals.append(synthesize_ecg(heart, record_rng, fs=500.0, duration_s=10.0,
+                                              noise=NOISE_PROFILES[profiles[(i + k) % len(profiles)]]))
+        out[start:stop] = preprocess_ecg_batch(signals, 500.0, preprocessing).reshape(stop - start, K, 12, -1)
         if progress:
             progress.step(len(signals))
-    return out, hearts["lvef"].to_numpy(dtype=np.float64)
+    return (out[:, 0] if K == 1 else out), hearts["lvef"].to_numpy(dtype=np.float64)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -146,6 +167,21 @@ class MaskedReconstruction(nn.Module):
         return (error * hidden).sum() / hidden.sum()
 
 
+class PatientContrastive(nn.Module):
+    """The encoder plus a linear projection head; the loss pulls two ECGs of one patient together
+    against the batch's other patients (symmetric InfoNCE at ``tau``)."""
+
+    def __init__(self, encoder: ECGEncoder, projection_dim: int, tau: float):
+        super().__init__()
+        self.encoder = encoder
+        self.head = ProjectionHead(encoder.cfg.embed_dim, projection_dim)
+        self.tau = tau
+
+    def forward(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+        z = self.head(self.encoder(torch.cat([first, second])))
+        return clip_loss(z[:len(first)], z[len(first):], tau=self.tau)
+
+
 def _windows(x: torch.Tensor, length: int, generator: torch.Generator) -> torch.Tensor:
     """A random ``length``-sample window of each ECG (batched gather, no loop)."""
     starts = torch.randint(0, x.shape[-1] - length + 1, (x.shape[0],), generator=generator, device=x.device)
@@ -163,6 +199,17 @@ def held_out_reconstruction(model: MaskedReconstruction, x: torch.Tensor, mask_r
     losses = [float(model(x[i:i + batch, :, :n], mask_ratio, generator)) * len(x[i:i + batch])
               for i in range(0, len(x), batch)]
     return sum(losses) / len(x)
+
+
+@torch.no_grad()
+def held_out_contrastive(model: PatientContrastive, x: torch.Tensor, batch: int = 64) -> float:
+    """Patient-contrastive loss on held-out patients' first two ECGs (first window), in batches of
+    ``batch`` patients (chance: log of the batch size)."""
+    model.eval()
+    n = model.encoder.cfg.n_samples
+    losses = [float(model(x[i:i + batch, 0, :, :n], x[i:i + batch, 1, :, :n])) * len(x[i:i + batch])
+              for i in range(0, len(x), batch) if len(x[i:i + batch]) > 1]
+    return sum(losses) / sum(len(x[i:i + batch]) for i in range(0, len(x), batch) if len(x[i:i + batch]) > 1)
 
 
 @torch.no_grad()
@@ -186,26 +233,47 @@ def lvef_readout_r2(features: np.ndarray, lvef: np.ndarray, folds: int = 5, alph
     return float(1.0 - np.sum((prediction - lvef) ** 2) / np.sum((lvef - lvef.mean()) ** 2))
 
 
+OBJECTIVES = ("masked_reconstruction", "patient_contrastive")
+
+
 def fit_ecg_encoder(encoder_section: dict, standin_section: dict, preprocessing: ECGPreprocessing,
                     log: logging.Logger) -> tuple[dict, dict]:
     """Fit the stand-in; returns (checkpoint dict with the encoder's state dict, metrics)."""
     started = time.perf_counter()
     cfg = StandinConfig.from_dict(standin_section)
+    if cfg.objective not in OBJECTIVES:
+        raise ValueError(f"ecg_encoder.standin.objective must be one of {OBJECTIVES}, not {cfg.objective!r}")
+    contrastive = cfg.objective == "patient_contrastive"
+    if contrastive and cfg.ecgs_per_patient < 2:
+        raise ValueError("ecg_encoder.standin.objective patient_contrastive needs ecgs_per_patient >= 2")
     enc_cfg = ECGEncoderConfig.from_dict(encoder_section)
-    log.info("no OTiS weights configured: fitting the synthetic stand-in (masked reconstruction, %d steps, "
-             "corpus of %d own patients, seed %d)", cfg.steps, cfg.n_patients, cfg.seed)
-    corpus, lvef = synthesize_corpus(cfg.n_patients, cfg.seed, preprocessing, log)
+    log.info("no OTiS weights configured: fitting the synthetic stand-in (%s, %d steps, corpus of %d own patients "
+             "x %d ECGs, seed %d)", cfg.objective, cfg.steps, cfg.n_patients, cfg.ecgs_per_patient, cfg.seed)
+    corpus, lvef = synthesize_corpus(cfg.n_patients, cfg.seed, preprocessing, log,
+                                     ecgs_per_patient=cfg.ecgs_per_patient)
+    if corpus.ndim == 3:
+        corpus = corpus[:, None]  # (N, K, 12, T) from here on
     n_held = max(2, int(round(HELD_OUT_FRACTION * cfg.n_patients)))
     train_x = torch.from_numpy(corpus[n_held:])
     held_x, held_lvef = torch.from_numpy(corpus[:n_held]), lvef[:n_held]
-    log.info("corpus: %d training ECGs, %d held out (%.1f s)", len(train_x), n_held, time.perf_counter() - started)
+    log.info("corpus: %d training patients, %d held out (%.1f s)", len(train_x), n_held, time.perf_counter() - started)
 
     torch.manual_seed(cfg.init_seed)  # standin.init_seed: not a pre-training seed (every replicate shares the stand-in)
     encoder = ECGEncoder(enc_cfg)
     torch.manual_seed(cfg.seed)
-    model = MaskedReconstruction(encoder, cfg.decoder_dim, cfg.decoder_depth, enc_cfg.n_heads)
-    initial_reconstruction = held_out_reconstruction(model, held_x, cfg.mask_ratio, cfg.seed + 1)
-    initial_r2 = lvef_readout_r2(representations(encoder, held_x), held_lvef)
+    if contrastive:
+        model = PatientContrastive(encoder, cfg.projection_dim, cfg.contrastive_tau)
+
+        def held_out_objective() -> float:
+            return held_out_contrastive(model, held_x)
+    else:
+        model = MaskedReconstruction(encoder, cfg.decoder_dim, cfg.decoder_depth, enc_cfg.n_heads)
+
+        def held_out_objective() -> float:
+            return held_out_reconstruction(model, held_x[:, 0], cfg.mask_ratio, cfg.seed + 1)
+    first_ecgs = held_x[:, 0]
+    initial_objective = held_out_objective()
+    initial_r2 = lvef_readout_r2(representations(encoder, first_ecgs), held_lvef)
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         (no_decay if p.ndim < 2 or "token" in name or "embedding" in name else decay).append(p)
@@ -215,33 +283,40 @@ def fit_ecg_encoder(encoder_section: dict, standin_section: dict, preprocessing:
     warmup = max(1, cfg.steps // 20)
     fit_started = time.perf_counter()
     model.train()
+    K = train_x.shape[1]
     for step in range(cfg.steps):
         lr = lr_at_step(step, 1, cfg.steps, cfg.lr, warmup_epochs=warmup, start_ratio=0.1, min_ratio=0.1)
         for group in optimizer.param_groups:
             group["lr"] = lr
         idx = torch.randint(0, len(train_x), (cfg.batch_size,), generator=generator)
-        loss = model(_windows(train_x[idx], enc_cfg.n_samples, generator), cfg.mask_ratio, generator)
+        if contrastive:  # two distinct ECGs of each patient, a random window of each
+            first = torch.randint(0, K, (cfg.batch_size,), generator=generator)
+            second = (first + torch.randint(1, K, (cfg.batch_size,), generator=generator)) % K
+            loss = model(_windows(train_x[idx, first], enc_cfg.n_samples, generator),
+                         _windows(train_x[idx, second], enc_cfg.n_samples, generator))
+        else:
+            copy = torch.randint(0, K, (cfg.batch_size,), generator=generator) if K > 1 else torch.zeros_like(idx)
+            loss = model(_windows(train_x[idx, copy], enc_cfg.n_samples, generator), cfg.mask_ratio, generator)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         if (step + 1) % max(1, cfg.steps // 10) == 0 or step + 1 == cfg.steps:
             rate = (step + 1) * cfg.batch_size / (time.perf_counter() - fit_started)
-            log.info("step %d/%d: masked reconstruction loss %.4f, lr %.3g, %.0f ECGs/s", step + 1, cfg.steps,
+            log.info("step %d/%d: %s loss %.4f, lr %.3g, %.0f patients/s", step + 1, cfg.steps, cfg.objective,
                      float(loss.detach()), lr, rate)
+    fitted_objective = held_out_objective()
     metrics = {
         "standin": asdict(cfg),
         "encoder": asdict(enc_cfg),
-        "train_ecgs": len(train_x),
-        "held_out_ecgs": n_held,
-        "held_out_reconstruction_mse": {"initial": initial_reconstruction,
-                                        "fitted": held_out_reconstruction(model, held_x, cfg.mask_ratio, cfg.seed + 1)},
+        "train_patients": len(train_x),
+        "held_out_patients": n_held,
+        "held_out_objective": {"objective": cfg.objective, "initial": initial_objective, "fitted": fitted_objective},
         "held_out_lvef_ridge_r2": {"initial": initial_r2,
-                                   "fitted": lvef_readout_r2(representations(encoder, held_x), held_lvef)},
-        "description": "synthetic stand-in for OTiS: masked patch reconstruction on its own synthetic ECG corpus",
+                                   "fitted": lvef_readout_r2(representations(encoder, first_ecgs), held_lvef)},
+        "description": f"synthetic stand-in for OTiS: {cfg.objective.replace('_', ' ')} on its own synthetic ECG corpus",
     }
-    log.info("held-out masked reconstruction MSE %.4f -> %.4f; ridge R^2 of LVEF from the representation %.3f -> %.3f "
-             "(%.1f s in all; the metrics file holds no timing)",
-             metrics["held_out_reconstruction_mse"]["initial"], metrics["held_out_reconstruction_mse"]["fitted"],
+    log.info("held-out %s %.4f -> %.4f; ridge R^2 of LVEF from the representation %.3f -> %.3f "
+             "(%.1f s in all; the metrics file holds no timing)", cfg.objective, initial_objective, fitted_objective,
              initial_r2, metrics["held_out_lvef_ridge_r2"]["fitted"], time.perf_counter() - started)
     checkpoint = {"encoder": {k: v.detach().clone() for k, v in encoder.state_dict().items()},
                   "config": asdict(enc_cfg), "standin": asdict(cfg)}

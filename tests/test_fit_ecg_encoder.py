@@ -1,8 +1,10 @@
-"""The OTiS stand-in: masked reconstruction on its own synthetic ECG corpus."""
+"""The OTiS stand-in: masked reconstruction or patient-contrastive fitting on its own synthetic ECG corpus."""
 import numpy as np
 import torch
 
-from echo2ecg.fit_ecg_encoder import MaskedReconstruction, fit_ecg_encoder, synthesize_corpus
+import pytest
+
+from echo2ecg.fit_ecg_encoder import MaskedReconstruction, PatientContrastive, fit_ecg_encoder, synthesize_corpus
 from echo2ecg.logs import stage_logger
 from echo2ecg.model.ecg_encoder import ECGEncoder, ECGEncoderConfig
 from echo2ecg.preprocess_ecg import ECGPreprocessing
@@ -46,8 +48,8 @@ def test_a_short_fit_is_deterministic_and_reconstructs_held_out_ecgs_better_than
     again, _ = fit_ecg_encoder(ENCODER, STANDIN, params, LOG)
     assert checkpoint["encoder"].keys() == again["encoder"].keys()
     assert all(torch.equal(checkpoint["encoder"][k], again["encoder"][k]) for k in checkpoint["encoder"])
-    mse = metrics["held_out_reconstruction_mse"]
-    assert mse["fitted"] < 0.9 * mse["initial"], mse
+    mse = metrics["held_out_objective"]
+    assert mse["objective"] == "masked_reconstruction" and mse["fitted"] < 0.9 * mse["initial"], mse
     encoder = ECGEncoder(ECGEncoderConfig.from_dict(ENCODER))
     encoder.load_state_dict(checkpoint["encoder"], strict=True)  # what the variants load
 
@@ -59,3 +61,50 @@ def test_decoder_positions_are_the_encoders_token_positions():
     x = torch.randn(1, 12, 480)
     patches_only = encoder.patch_embed(x).flatten(1, 2)
     torch.testing.assert_close(encoder.tokenize(x) - patches_only, model.token_positions().expand(1, -1, -1))
+
+
+def test_a_patients_ecgs_share_the_heart_not_the_recording():
+    params = ECGPreprocessing()
+    single, lvef = synthesize_corpus(6, seed=5, preprocessing=params)
+    pairs, lvef_again = synthesize_corpus(6, seed=5, preprocessing=params, ecgs_per_patient=2)
+    assert pairs.shape == (6, 2, 12, 5000)
+    np.testing.assert_array_equal(pairs[:, 0], single)  # the first ECG does not depend on ecgs_per_patient
+    np.testing.assert_array_equal(lvef, lvef_again)
+    # the second is another recording of the same heart: correlated with the first, not equal to it
+    first, second = pairs[:, 0].reshape(6, -1), pairs[:, 1].reshape(6, -1)
+    assert not np.allclose(first, second)
+    same = [np.corrcoef(np.abs(np.fft.rfft(a))[:500], np.abs(np.fft.rfft(b))[:500])[0, 1] for a, b in zip(first, second)]
+    other = [np.corrcoef(np.abs(np.fft.rfft(a))[:500], np.abs(np.fft.rfft(b))[:500])[0, 1]
+             for a, b in zip(first, np.roll(second, 1, axis=0))]
+    assert np.mean(same) > np.mean(other), (same, other)
+
+
+def test_patient_contrastive_loss_is_low_for_matched_ecgs_and_chance_for_shuffled_ones():
+    torch.manual_seed(0)
+    model = PatientContrastive(ECGEncoder(ECGEncoderConfig.from_dict(ENCODER)), 8, tau=0.1).eval()
+    x = torch.randn(6, 12, 480)
+    matched = model(x, x)
+    shuffled = model(x, x[torch.tensor([1, 2, 3, 4, 5, 0])])
+    assert matched < shuffled
+    # identical inputs: each row's own logit is the largest (cosine 1 / tau)
+    assert matched < np.log(6)
+
+
+def test_a_short_contrastive_fit_is_deterministic_and_lowers_its_held_out_loss():
+    torch.set_num_threads(1)
+    params = ECGPreprocessing()
+    standin = dict(STANDIN, objective="patient_contrastive", ecgs_per_patient=2, batch_size=8, projection_dim=8)
+    checkpoint, metrics = fit_ecg_encoder(ENCODER, standin, params, LOG)
+    again, _ = fit_ecg_encoder(ENCODER, standin, params, LOG)
+    assert all(torch.equal(checkpoint["encoder"][k], again["encoder"][k]) for k in checkpoint["encoder"])
+    loss = metrics["held_out_objective"]
+    assert loss["objective"] == "patient_contrastive" and loss["fitted"] < loss["initial"], loss
+    encoder = ECGEncoder(ECGEncoderConfig.from_dict(ENCODER))
+    encoder.load_state_dict(checkpoint["encoder"], strict=True)  # the head is not part of what variants load
+
+
+def test_patient_contrastive_needs_two_ecgs_per_patient_and_a_known_objective():
+    with pytest.raises(ValueError, match="ecgs_per_patient >= 2"):
+        fit_ecg_encoder(ENCODER, dict(STANDIN, objective="patient_contrastive"), ECGPreprocessing(), LOG)
+    with pytest.raises(ValueError, match="objective must be one of"):
+        fit_ecg_encoder(ENCODER, dict(STANDIN, objective="simclr"), ECGPreprocessing(), LOG)

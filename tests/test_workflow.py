@@ -502,7 +502,8 @@ def test_every_variant_has_checkpoints_curve_and_feature_files(tiny_run):
     studies = pd.read_parquet(results / "tables/echo_studies.parquet")
     embedded_studies = set(pd.read_parquet(results / "echo/view_embeddings.parquet")["study_id"])
     standin = json.loads((results / "models/ecg_encoder_standin.metrics.json").read_text())
-    assert standin["train_ecgs"] + standin["held_out_ecgs"] == config["ecg_encoder"]["standin"]["n_patients"]
+    assert standin["train_patients"] + standin["held_out_patients"] == config["ecg_encoder"]["standin"]["n_patients"]
+    assert standin["held_out_objective"]["objective"] == config["ecg_encoder"]["standin"]["objective"]
     replicate = f"seed{config['pretrain']['replicates'][0]}"
     for variant, spec in config["pretrain"]["variants"].items():
         models = results / "models" / variant / replicate
