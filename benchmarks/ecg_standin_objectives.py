@@ -11,6 +11,8 @@ seconds (process time, one thread). The settings:
     mae_mask50     the same at mask ratio 0.5
     contrast_b32   patient-contrastive, two ECGs per patient, 32 patients a step, 300 steps
     contrast_b64   the same, 64 patients a step
+    measure_b32    ECG machine measurements regressed from the representation, 32 ECGs a step, 300 steps
+    measure_b64    the same, 64 ECGs a step
 
     .venv/bin/python benchmarks/ecg_standin_objectives.py --settings mae contrast_b32 --seeds 7321 1 2 \\
         --out benchmarks/results/ecg_standin_objectives.jsonl
@@ -42,6 +44,8 @@ SETTINGS = {
     "mae_mask50": {"mask_ratio": 0.5},
     "contrast_b32": {"objective": "patient_contrastive", "ecgs_per_patient": 2, "batch_size": 32},
     "contrast_b64": {"objective": "patient_contrastive", "ecgs_per_patient": 2, "batch_size": 64},
+    "measure_b32": {"objective": "ecg_measurements", "batch_size": 32},
+    "measure_b64": {"objective": "ecg_measurements", "batch_size": 64},
 }
 
 

@@ -19,6 +19,11 @@ Two objectives (``standin.objective``):
   against the other patients' (symmetric InfoNCE at ``contrastive_tau`` through a linear
   projection head that is dropped afterwards): what stays the same between two recordings of one
   heart is the heart, so the encoder learns cardiac structure rather than noise.
+- ``ecg_measurements``: the encoder's representation regresses, through a linear head that is
+  dropped afterwards, the measurements an ECG machine reads off each corpus ECG (QRS duration,
+  frontal axis as sine and cosine, heart rate, log voltage scale, LBBB; z-scored): what MIMIC-IV-ECG
+  ships as machine measurements, read here from the generator's own record of each corpus heart.
+  No echo measurement (LVEF, volumes, wall, SHD) is a target.
 
 A fixed number of steps, seeded: the same config gives the same weights (on CPU bit-identical).
 Held-out corpus patients measure what it learnt: the objective against the encoder as
@@ -182,6 +187,30 @@ class PatientContrastive(nn.Module):
         return clip_loss(z[:len(first)], z[len(first):], tau=self.tau)
 
 
+ECG_MEASUREMENTS = ("qrs_ms", "axis_sin", "axis_cos", "heart_rate", "log_voltage_scale", "lbbb")
+
+
+def corpus_ecg_measurements(n_patients: int, seed: int) -> np.ndarray:
+    """``(n_patients, 6)`` float32: the ECG machine measurements (``ECG_MEASUREMENTS``) of the corpus
+    hearts of :func:`synthesize_corpus` (the same hearts, from the same seed), not yet z-scored."""
+    hearts = sample_hearts(np.random.default_rng([int(seed), 77]), n_patients)
+    axis = np.deg2rad(hearts["axis_deg"].to_numpy(dtype=np.float64))
+    return np.stack([hearts["qrs_ms"], np.sin(axis), np.cos(axis), hearts["heart_rate"],
+                     np.log(hearts["voltage_scale"]), hearts["lbbb"]], axis=1).astype(np.float32)
+
+
+class MeasurementRegression(nn.Module):
+    """The encoder plus a linear head regressing z-scored ECG machine measurements (MSE)."""
+
+    def __init__(self, encoder: ECGEncoder, n_targets: int):
+        super().__init__()
+        self.encoder = encoder
+        self.head = nn.Linear(encoder.cfg.embed_dim, n_targets)
+
+    def forward(self, x: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return ((self.head(self.encoder(x)) - targets) ** 2).mean()
+
+
 def _windows(x: torch.Tensor, length: int, generator: torch.Generator) -> torch.Tensor:
     """A random ``length``-sample window of each ECG (batched gather, no loop)."""
     starts = torch.randint(0, x.shape[-1] - length + 1, (x.shape[0],), generator=generator, device=x.device)
@@ -213,6 +242,17 @@ def held_out_contrastive(model: PatientContrastive, x: torch.Tensor, batch: int 
 
 
 @torch.no_grad()
+def held_out_measurement_mse(model: MeasurementRegression, x: torch.Tensor, targets: torch.Tensor,
+                             batch: int = 64) -> float:
+    """MSE of the z-scored measurements on held-out ECGs (first window; predicting the mean gives about 1)."""
+    model.eval()
+    n = model.encoder.cfg.n_samples
+    losses = [float(model(x[i:i + batch, :, :n], targets[i:i + batch])) * len(x[i:i + batch])
+              for i in range(0, len(x), batch)]
+    return sum(losses) / len(x)
+
+
+@torch.no_grad()
 def representations(encoder: ECGEncoder, x: torch.Tensor, batch: int = 128) -> np.ndarray:
     encoder.eval()
     n = encoder.cfg.n_samples
@@ -233,7 +273,7 @@ def lvef_readout_r2(features: np.ndarray, lvef: np.ndarray, folds: int = 5, alph
     return float(1.0 - np.sum((prediction - lvef) ** 2) / np.sum((lvef - lvef.mean()) ** 2))
 
 
-OBJECTIVES = ("masked_reconstruction", "patient_contrastive")
+OBJECTIVES = ("masked_reconstruction", "patient_contrastive", "ecg_measurements")
 
 
 def fit_ecg_encoder(encoder_section: dict, standin_section: dict, preprocessing: ECGPreprocessing,
@@ -261,11 +301,22 @@ def fit_ecg_encoder(encoder_section: dict, standin_section: dict, preprocessing:
     torch.manual_seed(cfg.init_seed)  # standin.init_seed: not a pre-training seed (every replicate shares the stand-in)
     encoder = ECGEncoder(enc_cfg)
     torch.manual_seed(cfg.seed)
+    measurements = cfg.objective == "ecg_measurements"
+    if measurements:  # z-scored with the training patients' statistics
+        values = torch.from_numpy(corpus_ecg_measurements(cfg.n_patients, cfg.seed))
+        mean, sd = values[n_held:].mean(dim=0), values[n_held:].std(dim=0).clamp_min(1e-6)
+        targets = (values - mean) / sd
+        train_targets, held_targets = targets[n_held:], targets[:n_held]
     if contrastive:
         model = PatientContrastive(encoder, cfg.projection_dim, cfg.contrastive_tau)
 
         def held_out_objective() -> float:
             return held_out_contrastive(model, held_x)
+    elif measurements:
+        model = MeasurementRegression(encoder, len(ECG_MEASUREMENTS))
+
+        def held_out_objective() -> float:
+            return held_out_measurement_mse(model, held_x[:, 0], held_targets)
     else:
         model = MaskedReconstruction(encoder, cfg.decoder_dim, cfg.decoder_depth, enc_cfg.n_heads)
 
@@ -296,7 +347,9 @@ def fit_ecg_encoder(encoder_section: dict, standin_section: dict, preprocessing:
                          _windows(train_x[idx, second], enc_cfg.n_samples, generator))
         else:
             copy = torch.randint(0, K, (cfg.batch_size,), generator=generator) if K > 1 else torch.zeros_like(idx)
-            loss = model(_windows(train_x[idx, copy], enc_cfg.n_samples, generator), cfg.mask_ratio, generator)
+            window = _windows(train_x[idx, copy], enc_cfg.n_samples, generator)
+            loss = (model(window, train_targets[idx]) if measurements
+                    else model(window, cfg.mask_ratio, generator))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -108,3 +108,30 @@ def test_patient_contrastive_needs_two_ecgs_per_patient_and_a_known_objective():
         fit_ecg_encoder(ENCODER, dict(STANDIN, objective="patient_contrastive"), ECGPreprocessing(), LOG)
     with pytest.raises(ValueError, match="objective must be one of"):
         fit_ecg_encoder(ENCODER, dict(STANDIN, objective="simclr"), ECGPreprocessing(), LOG)
+
+
+def test_the_measurement_targets_are_the_corpus_hearts_ecg_measurements_and_no_echo_value():
+    from echo2ecg.fit_ecg_encoder import ECG_MEASUREMENTS, corpus_ecg_measurements
+    from echo2ecg.synthesize_cohort.hearts import sample_hearts
+
+    values = corpus_ecg_measurements(50, seed=5)
+    hearts = sample_hearts(np.random.default_rng([5, 77]), 50)  # the corpus's hearts (synthesize_corpus)
+    assert values.shape == (50, len(ECG_MEASUREMENTS))
+    np.testing.assert_allclose(values[:, ECG_MEASUREMENTS.index("qrs_ms")], hearts["qrs_ms"], rtol=1e-6)
+    np.testing.assert_allclose(np.arctan2(values[:, 1], values[:, 2]), np.deg2rad(hearts["axis_deg"]), atol=1e-5)
+    # no target is an echo measurement: none is LVEF itself or a rescaling of it
+    for column in range(values.shape[1]):
+        assert abs(np.corrcoef(values[:, column], hearts["lvef"])[0, 1]) < 0.9
+
+
+def test_a_short_measurement_fit_is_deterministic_and_predicts_held_out_measurements_better_than_their_mean():
+    torch.set_num_threads(1)
+    params = ECGPreprocessing()
+    standin = dict(STANDIN, objective="ecg_measurements", n_patients=200, steps=150, batch_size=32)
+    checkpoint, metrics = fit_ecg_encoder(ENCODER, standin, params, LOG)
+    again, _ = fit_ecg_encoder(ENCODER, standin, params, LOG)
+    assert all(torch.equal(checkpoint["encoder"][k], again["encoder"][k]) for k in checkpoint["encoder"])
+    error = metrics["held_out_objective"]
+    # z-scored targets: predicting their mean scores about 1. Measured: 0.81 with each ECG's own
+    # measurements, 0.92 when training paired every ECG with its neighbour's (a misaligned target)
+    assert error["objective"] == "ecg_measurements" and error["fitted"] < 0.87, error
