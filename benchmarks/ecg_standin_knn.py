@@ -56,8 +56,8 @@ def main() -> None:
             override.write_text(yaml.safe_dump({"ecg_encoder": {"standin": standin}}))
             targets = [f"results/eval/knn/otis_init/{args.replicate}/{t}{ext}" for t in tasks
                        for ext in (".parquet", ".scores.parquet")]
-            command = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "config.yaml", str(override),
-                       *targets]
+            command = [sys.executable, "-m", "snakemake", *targets, "--cores", "2", "--configfile", "config.yaml",
+                       str(override)]  # targets first: --configfile takes every path after it
             done = subprocess.run(command, cwd=run, capture_output=True, text=True,
                                   env=dict(os.environ, PYTHONPATH=str(run)))
             if done.returncode:
