@@ -36,8 +36,10 @@ def model_statements(cohorts: dict, echo_encoder: dict, echo_encoder_config: dic
     if otis:
         out.append(f"ECG encoder start: OTiS weights from {otis}.")
     else:
+        objective = (ecg_encoder_config.get("standin") or {}).get("objective", "masked_reconstruction")
         out.append("ECG ENCODER START IS A STAND-IN: no OTiS weights were configured; otis_init and the start of the "
-                   "aligned variants are the self-supervised stand-in of fit_ecg_encoder, not OTiS.")
+                   f"aligned variants are the stand-in of fit_ecg_encoder (objective {objective}, fitted on its own "
+                   "synthetic ECG corpus), not OTiS.")
     for name, spec in variants.items():
         if "random" in name or (isinstance(spec, dict) and "random" in str(spec.get("init", ""))):
             out.append(f"Variant {name}: RANDOMLY INITIALISED ECG encoder, no alignment (a floor, not a model).")
