@@ -15,6 +15,18 @@ STANDIN = {"seed": 5, "n_patients": 60, "mask_ratio": 0.75, "decoder_dim": 16, "
 LOG = stage_logger("test_fit_ecg_encoder")
 
 
+def fit_twice(standin: dict) -> dict:
+    """Fit the stand-in twice on one thread: the two encoders are equal tensor for tensor and load
+    strictly into the encoder the variants build (no head or decoder key); returns the metrics."""
+    torch.set_num_threads(1)
+    checkpoint, metrics = fit_ecg_encoder(ENCODER, standin, ECGPreprocessing(), LOG)
+    again, _ = fit_ecg_encoder(ENCODER, standin, ECGPreprocessing(), LOG)
+    assert checkpoint["encoder"].keys() == again["encoder"].keys()
+    assert all(torch.equal(checkpoint["encoder"][k], again["encoder"][k]) for k in checkpoint["encoder"])
+    ECGEncoder(ECGEncoderConfig.from_dict(ENCODER)).load_state_dict(checkpoint["encoder"], strict=True)
+    return metrics
+
+
 def test_corpus_is_preprocessed_and_its_own():
     params = ECGPreprocessing()
     x, lvef = synthesize_corpus(8, seed=5, preprocessing=params)
@@ -42,16 +54,8 @@ def test_only_hidden_patches_count_in_the_reconstruction_loss():
 
 
 def test_a_short_fit_is_deterministic_and_reconstructs_held_out_ecgs_better_than_its_start():
-    torch.set_num_threads(1)
-    params = ECGPreprocessing()
-    checkpoint, metrics = fit_ecg_encoder(ENCODER, STANDIN, params, LOG)
-    again, _ = fit_ecg_encoder(ENCODER, STANDIN, params, LOG)
-    assert checkpoint["encoder"].keys() == again["encoder"].keys()
-    assert all(torch.equal(checkpoint["encoder"][k], again["encoder"][k]) for k in checkpoint["encoder"])
-    mse = metrics["held_out_objective"]
+    mse = fit_twice(dict(STANDIN, objective="masked_reconstruction"))["held_out_objective"]
     assert mse["objective"] == "masked_reconstruction" and mse["fitted"] < 0.9 * mse["initial"], mse
-    encoder = ECGEncoder(ECGEncoderConfig.from_dict(ENCODER))
-    encoder.load_state_dict(checkpoint["encoder"], strict=True)  # what the variants load
 
 
 def test_decoder_positions_are_the_encoders_token_positions():
@@ -91,16 +95,9 @@ def test_patient_contrastive_loss_is_low_for_matched_ecgs_and_chance_for_shuffle
 
 
 def test_a_short_contrastive_fit_is_deterministic_and_lowers_its_held_out_loss():
-    torch.set_num_threads(1)
-    params = ECGPreprocessing()
     standin = dict(STANDIN, objective="patient_contrastive", ecgs_per_patient=2, batch_size=8, projection_dim=8)
-    checkpoint, metrics = fit_ecg_encoder(ENCODER, standin, params, LOG)
-    again, _ = fit_ecg_encoder(ENCODER, standin, params, LOG)
-    assert all(torch.equal(checkpoint["encoder"][k], again["encoder"][k]) for k in checkpoint["encoder"])
-    loss = metrics["held_out_objective"]
+    loss = fit_twice(standin)["held_out_objective"]
     assert loss["objective"] == "patient_contrastive" and loss["fitted"] < loss["initial"], loss
-    encoder = ECGEncoder(ECGEncoderConfig.from_dict(ENCODER))
-    encoder.load_state_dict(checkpoint["encoder"], strict=True)  # the head is not part of what variants load
 
 
 def test_patient_contrastive_needs_two_ecgs_per_patient_and_a_known_objective():
@@ -125,13 +122,8 @@ def test_the_measurement_targets_are_the_corpus_hearts_ecg_measurements_and_no_e
 
 
 def test_a_short_measurement_fit_is_deterministic_and_predicts_held_out_measurements_better_than_their_mean():
-    torch.set_num_threads(1)
-    params = ECGPreprocessing()
     standin = dict(STANDIN, objective="ecg_measurements", n_patients=200, steps=150, batch_size=32)
-    checkpoint, metrics = fit_ecg_encoder(ENCODER, standin, params, LOG)
-    again, _ = fit_ecg_encoder(ENCODER, standin, params, LOG)
-    assert all(torch.equal(checkpoint["encoder"][k], again["encoder"][k]) for k in checkpoint["encoder"])
-    error = metrics["held_out_objective"]
+    error = fit_twice(standin)["held_out_objective"]
     # z-scored targets: predicting their mean scores about 1. Measured: 0.81 with each ECG's own
     # measurements, 0.92 when training paired every ECG with its neighbour's (a misaligned target)
     assert error["objective"] == "ecg_measurements" and error["fitted"] < 0.87, error
