@@ -78,6 +78,12 @@ class StandinConfig:
 # The corpus
 # ---------------------------------------------------------------------------------------------
 
+def corpus_hearts(n_patients: int, seed: int):
+    """The corpus's latent hearts: drawn from ``seed`` alone, on a stream no cohort uses (the cohorts
+    draw from ``[synthetic.seed, ...]``)."""
+    return sample_hearts(np.random.default_rng([int(seed), 77]), n_patients)
+
+
 def synthesize_corpus(n_patients: int, seed: int, preprocessing: ECGPreprocessing, log: logging.Logger | None = None,
                       chunk: int = 64, ecgs_per_patient: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """``ecgs_per_patient`` ECGs of each of ``n_patients`` patients, preprocessed ``(N, K, 12, n_samples)``
@@ -88,8 +94,7 @@ def synthesize_corpus(n_patients: int, seed: int, preprocessing: ECGPreprocessin
     patient's k-th ECG is recorded under the next cohort's profile with its own beats and noise
     (the first ECG of every patient does not depend on K).
     """
-    rng = np.random.default_rng([int(seed), 77])
-    hearts = sample_hearts(rng, n_patients)
+    hearts = corpus_hearts(n_patients, seed)
     profiles = list(NOISE_PROFILES)
     K = int(ecgs_per_patient)
     out = np.empty((n_patients, K, 12, preprocessing.n_samples), dtype=np.float32)
@@ -193,7 +198,7 @@ ECG_MEASUREMENTS = ("qrs_ms", "axis_sin", "axis_cos", "heart_rate", "log_voltage
 def corpus_ecg_measurements(n_patients: int, seed: int) -> np.ndarray:
     """``(n_patients, 6)`` float32: the ECG machine measurements (``ECG_MEASUREMENTS``) of the corpus
     hearts of :func:`synthesize_corpus` (the same hearts, from the same seed), not yet z-scored."""
-    hearts = sample_hearts(np.random.default_rng([int(seed), 77]), n_patients)
+    hearts = corpus_hearts(n_patients, seed)
     axis = np.deg2rad(hearts["axis_deg"].to_numpy(dtype=np.float64))
     return np.stack([hearts["qrs_ms"], np.sin(axis), np.cos(axis), hearts["heart_rate"],
                      np.log(hearts["voltage_scale"]), hearts["lbbb"]], axis=1).astype(np.float32)
@@ -236,9 +241,10 @@ def held_out_contrastive(model: PatientContrastive, x: torch.Tensor, batch: int 
     ``batch`` patients (chance: log of the batch size)."""
     model.eval()
     n = model.encoder.cfg.n_samples
-    losses = [float(model(x[i:i + batch, 0, :, :n], x[i:i + batch, 1, :, :n])) * len(x[i:i + batch])
-              for i in range(0, len(x), batch) if len(x[i:i + batch]) > 1]
-    return sum(losses) / sum(len(x[i:i + batch]) for i in range(0, len(x), batch) if len(x[i:i + batch]) > 1)
+    chunks = [x[i:i + batch] for i in range(0, len(x), batch)]
+    chunks = [c for c in chunks if len(c) > 1]  # a lone patient has no negatives
+    losses = [float(model(c[:, 0, :, :n], c[:, 1, :, :n])) * len(c) for c in chunks]
+    return sum(losses) / sum(len(c) for c in chunks)
 
 
 @torch.no_grad()

@@ -112,7 +112,7 @@ def test_the_measurement_targets_are_the_corpus_hearts_ecg_measurements_and_no_e
     from echo2ecg.synthesize_cohort.hearts import sample_hearts
 
     values = corpus_ecg_measurements(50, seed=5)
-    hearts = sample_hearts(np.random.default_rng([5, 77]), 50)  # the corpus's hearts (synthesize_corpus)
+    hearts = sample_hearts(np.random.default_rng([5, 77]), 50)  # the corpus hearts, drawn independently here
     assert values.shape == (50, len(ECG_MEASUREMENTS))
     np.testing.assert_allclose(values[:, ECG_MEASUREMENTS.index("qrs_ms")], hearts["qrs_ms"], rtol=1e-6)
     np.testing.assert_allclose(np.arctan2(values[:, 1], values[:, 2]), np.deg2rad(hearts["axis_deg"]), atol=1e-5)
