@@ -35,6 +35,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from echo2ecg.ecg_standin_corpus import StandinCorpus  # noqa: E402
 from echo2ecg.fit_ecg_encoder import fit_ecg_encoder  # noqa: E402
 from echo2ecg.preprocess_ecg import ECGPreprocessing  # noqa: E402
 
@@ -66,7 +67,8 @@ def main() -> None:
         for name in args.settings:
             standin = dict(config["ecg_encoder"]["standin"], **SETTINGS[name], seed=seed)
             started = time.process_time()
-            _, metrics = fit_ecg_encoder(encoder, standin, preprocessing, logging.getLogger(name))
+            corpus = StandinCorpus.synthesize(standin["n_patients"], seed, preprocessing, standin.get("ecgs_per_patient", 1))
+            _, metrics = fit_ecg_encoder(encoder, standin, corpus, logging.getLogger(name))
             row = {"setting": name, "seed": seed, "standin": standin, "threads": args.threads,
                    "cpu_s": round(time.process_time() - started, 1),
                    "held_out_objective": metrics["held_out_objective"],

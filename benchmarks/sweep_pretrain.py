@@ -35,6 +35,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from echo2ecg.extract_ecg_features import encode_ecgs  # noqa: E402
+from echo2ecg.ecg_standin_corpus import StandinCorpus  # noqa: E402
 from echo2ecg.fit_ecg_encoder import fit_ecg_encoder  # noqa: E402
 from echo2ecg.logs import stage_logger  # noqa: E402
 from echo2ecg.preprocess_ecg import ECGPreprocessing, preprocess_ecg_batch  # noqa: E402
@@ -144,8 +145,11 @@ def main() -> None:
         init = "foundation" if "standin" in run else "random"
         steps = None
         if init == "foundation" and not standin_path.exists():
+            standin = config["ecg_encoder"]["standin"]
+            corpus = StandinCorpus.synthesize(standin["n_patients"], standin["seed"], ECGPreprocessing(),
+                                              standin.get("ecgs_per_patient", 1))
             checkpoint, metrics = fit_ecg_encoder({k: v for k, v in config["ecg_encoder"].items() if k != "standin"},
-                                                  config["ecg_encoder"]["standin"], ECGPreprocessing(), log)
+                                                  standin, corpus, log)
             torch.save(checkpoint, standin_path)
             log.info("stand-in metrics %s", metrics)
         variant = VariantSpec(run, "attention", init, run.startswith("align"))

@@ -1,11 +1,10 @@
 """A stand-in for OTiS (rule fit_ecg_encoder, only without OTiS weights).
 
 The paper starts its ECG encoder from OTiS, a foundation model pre-trained on large ECG corpora
-by masked reconstruction. Without those weights, this module pre-trains the same encoder the
-same way on its OWN synthetic ECG-only corpus: its own seed and its own patients (latent hearts
-drawn by echo2ecg.synthesize_cohort.hearts, ECGs by its dipole generator under the acquisition
-profiles of all three cohorts), never the pre-training or evaluation cohorts; every ECG goes
-through echo2ecg.preprocess_ecg as the cohorts' ECGs do.
+by masked reconstruction. Without those weights, this module pre-trains the same encoder on its
+OWN synthetic ECG-only corpus (echo2ecg.ecg_standin_corpus, cached by rule
+synthesize_ecg_standin_corpus: own seed, own patients, never the pre-training or evaluation
+cohorts; preprocessed as the cohorts' ECGs are).
 
 Two objectives (``standin.objective``):
 
@@ -39,13 +38,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from echo2ecg.logs import Progress
+from echo2ecg.ecg_standin_corpus import ECG_MEASUREMENTS, StandinCorpus
 from echo2ecg.model.ecg_encoder import Block, ECGEncoder, ECGEncoderConfig, fit_temporal_table
 from echo2ecg.model.optimizer import lr_at_step
 from echo2ecg.model.projection import ProjectionHead, clip_loss
-from echo2ecg.preprocess_ecg import ECGPreprocessing, preprocess_ecg_batch
-from echo2ecg.synthesize_cohort.ecg import NOISE_PROFILES, synthesize_ecg
-from echo2ecg.synthesize_cohort.hearts import sample_hearts
 
 HELD_OUT_FRACTION = 0.2  # corpus patients kept out of training for the metrics
 
@@ -72,46 +68,6 @@ class StandinConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "StandinConfig":
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
-
-
-# ---------------------------------------------------------------------------------------------
-# The corpus
-# ---------------------------------------------------------------------------------------------
-
-def corpus_hearts(n_patients: int, seed: int):
-    """The corpus's latent hearts: drawn from ``seed`` alone, on a stream no cohort uses (the cohorts
-    draw from ``[synthetic.seed, ...]``)."""
-    return sample_hearts(np.random.default_rng([int(seed), 77]), n_patients)
-
-
-def synthesize_corpus(n_patients: int, seed: int, preprocessing: ECGPreprocessing, log: logging.Logger | None = None,
-                      chunk: int = 64, ecgs_per_patient: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """``ecgs_per_patient`` ECGs of each of ``n_patients`` patients, preprocessed ``(N, K, 12, n_samples)``
-    float32 (K = ``ecgs_per_patient``; ``(N, 12, n_samples)`` when K is 1), and their LVEF.
-
-    The hearts come from ``seed`` alone (a stream no cohort uses: the cohorts draw from
-    ``[synthetic.seed, ...]``); acquisition profiles rotate over the three cohorts' profiles, and a
-    patient's k-th ECG is recorded under the next cohort's profile with its own beats and noise
-    (the first ECG of every patient does not depend on K).
-    """
-    hearts = corpus_hearts(n_patients, seed)
-    profiles = list(NOISE_PROFILES)
-    K = int(ecgs_per_patient)
-    out = np.empty((n_patients, K, 12, preprocessing.n_samples), dtype=np.float32)
-    progress = Progress(log, n_patients * K, "stand-in corpus ECGs") if log else None
-    for start in range(0, n_patients, chunk):
-        signals = []
-        stop = min(start + chunk, n_patients)
-        for i in range(start, stop):
-            heart = hearts.iloc[i].to_dict()
-            for k in range(K):
-                record_rng = np.random.default_rng([int(seed), 78, i] if k == 0 else [int(seed), 78, i, k])
-                signals.append(synthesize_ecg(heart, record_rng, fs=500.0, duration_s=10.0,
-                                              noise=NOISE_PROFILES[profiles[(i + k) % len(profiles)]]))
-        out[start:stop] = preprocess_ecg_batch(signals, 500.0, preprocessing).reshape(stop - start, K, 12, -1)
-        if progress:
-            progress.step(len(signals))
-    return (out[:, 0] if K == 1 else out), hearts["lvef"].to_numpy(dtype=np.float64)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -192,18 +148,6 @@ class PatientContrastive(nn.Module):
         return clip_loss(z[:len(first)], z[len(first):], tau=self.tau)
 
 
-ECG_MEASUREMENTS = ("qrs_ms", "axis_sin", "axis_cos", "heart_rate", "log_voltage_scale", "lbbb")
-
-
-def corpus_ecg_measurements(n_patients: int, seed: int) -> np.ndarray:
-    """``(n_patients, 6)`` float32: the ECG machine measurements (``ECG_MEASUREMENTS``) of the corpus
-    hearts of :func:`synthesize_corpus` (the same hearts, from the same seed), not yet z-scored."""
-    hearts = corpus_hearts(n_patients, seed)
-    axis = np.deg2rad(hearts["axis_deg"].to_numpy(dtype=np.float64))
-    return np.stack([hearts["qrs_ms"], np.sin(axis), np.cos(axis), hearts["heart_rate"],
-                     np.log(hearts["voltage_scale"]), hearts["lbbb"]], axis=1).astype(np.float32)
-
-
 class MeasurementRegression(nn.Module):
     """The encoder plus a linear head regressing z-scored ECG machine measurements (MSE)."""
 
@@ -282,9 +226,10 @@ def lvef_readout_r2(features: np.ndarray, lvef: np.ndarray, folds: int = 5, alph
 OBJECTIVES = ("masked_reconstruction", "patient_contrastive", "ecg_measurements")
 
 
-def fit_ecg_encoder(encoder_section: dict, standin_section: dict, preprocessing: ECGPreprocessing,
+def fit_ecg_encoder(encoder_section: dict, standin_section: dict, corpus: StandinCorpus,
                     log: logging.Logger) -> tuple[dict, dict]:
-    """Fit the stand-in; returns (checkpoint dict with the encoder's state dict, metrics)."""
+    """Fit the stand-in on ``corpus`` (synthesised for ``standin_section``'s seed, n_patients and
+    ecgs_per_patient); returns (checkpoint dict with the encoder's state dict, metrics)."""
     started = time.perf_counter()
     cfg = StandinConfig.from_dict(standin_section)
     if cfg.objective not in OBJECTIVES:
@@ -295,21 +240,21 @@ def fit_ecg_encoder(encoder_section: dict, standin_section: dict, preprocessing:
     enc_cfg = ECGEncoderConfig.from_dict(encoder_section)
     log.info("no OTiS weights configured: fitting the synthetic stand-in (%s, %d steps, corpus of %d own patients "
              "x %d ECGs, seed %d)", cfg.objective, cfg.steps, cfg.n_patients, cfg.ecgs_per_patient, cfg.seed)
-    corpus, lvef = synthesize_corpus(cfg.n_patients, cfg.seed, preprocessing, log,
-                                     ecgs_per_patient=cfg.ecgs_per_patient)
-    if corpus.ndim == 3:
-        corpus = corpus[:, None]  # (N, K, 12, T) from here on
+    if corpus.ecgs.shape[:2] != (cfg.n_patients, cfg.ecgs_per_patient):
+        raise ValueError(f"the stand-in corpus holds {corpus.ecgs.shape[1]} ECGs of {corpus.ecgs.shape[0]} patients; "
+                         f"ecg_encoder.standin asks for {cfg.ecgs_per_patient} of {cfg.n_patients}")
+    lvef = corpus.lvef
     n_held = max(2, int(round(HELD_OUT_FRACTION * cfg.n_patients)))
-    train_x = torch.from_numpy(corpus[n_held:])
-    held_x, held_lvef = torch.from_numpy(corpus[:n_held]), lvef[:n_held]
-    log.info("corpus: %d training patients, %d held out (%.1f s)", len(train_x), n_held, time.perf_counter() - started)
+    train_x = torch.from_numpy(corpus.ecgs[n_held:])
+    held_x, held_lvef = torch.from_numpy(corpus.ecgs[:n_held]), lvef[:n_held]
+    log.info("corpus: %d training patients, %d held out", len(train_x), n_held)
 
     torch.manual_seed(cfg.init_seed)  # standin.init_seed: not a pre-training seed (every replicate shares the stand-in)
     encoder = ECGEncoder(enc_cfg)
     torch.manual_seed(cfg.seed)
     measurements = cfg.objective == "ecg_measurements"
     if measurements:  # z-scored with the training patients' statistics
-        values = torch.from_numpy(corpus_ecg_measurements(cfg.n_patients, cfg.seed))
+        values = torch.from_numpy(corpus.measurements)
         mean, sd = values[n_held:].mean(dim=0), values[n_held:].std(dim=0).clamp_min(1e-6)
         targets = (values - mean) / sd
         train_targets, held_targets = targets[n_held:], targets[:n_held]

@@ -134,7 +134,10 @@ def test_rule_to_module_map(workflow_rules):
     assert {"fit_ecg_encoder", "pretrain", "extract_ecg_features", "extract_aligned_embeddings"} <= encoder
     assert not {name for name in encoder if name.startswith(("ingest", "preprocess", "embed_echo", "fit_echo"))}
     preprocessing = rules_running("echo2ecg/preprocess_ecg.py", workflow_rules)
-    assert {"preprocess_ecg", "preprocess_ecgs"} <= preprocessing
+    assert {"preprocess_ecg", "preprocess_ecgs", "synthesize_ecg_standin_corpus"} <= preprocessing
+    # the stand-in's cached corpus: its own rule and the fit that reads it, nothing of the cohorts
+    assert rules_running("echo2ecg/ecg_standin_corpus.py", workflow_rules) == {
+        "synthesize_ecg_standin_corpus", "fit_ecg_encoder"}
     assert not {name for name in preprocessing if "echo" in name and name != "embed_own_ecgs"}
 
 

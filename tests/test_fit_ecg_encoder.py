@@ -1,10 +1,12 @@
-"""The OTiS stand-in: masked reconstruction or patient-contrastive fitting on its own synthetic ECG corpus."""
+"""The OTiS stand-in: its own synthetic ECG corpus (cached by rule synthesize_ecg_standin_corpus) and its fit
+(masked reconstruction, patient-contrastive or ECG machine measurements)."""
 import numpy as np
 import torch
 
 import pytest
 
-from echo2ecg.fit_ecg_encoder import MaskedReconstruction, PatientContrastive, fit_ecg_encoder, synthesize_corpus
+from echo2ecg.ecg_standin_corpus import StandinCorpus, synthesize_corpus
+from echo2ecg.fit_ecg_encoder import MaskedReconstruction, PatientContrastive, fit_ecg_encoder
 from echo2ecg.logs import stage_logger
 from echo2ecg.model.ecg_encoder import ECGEncoder, ECGEncoderConfig
 from echo2ecg.preprocess_ecg import ECGPreprocessing
@@ -15,12 +17,18 @@ STANDIN = {"seed": 5, "n_patients": 60, "mask_ratio": 0.75, "decoder_dim": 16, "
 LOG = stage_logger("test_fit_ecg_encoder")
 
 
+def corpus_for(standin: dict) -> StandinCorpus:
+    return StandinCorpus.synthesize(standin["n_patients"], standin["seed"], ECGPreprocessing(),
+                                    standin.get("ecgs_per_patient", 1))
+
+
 def fit_twice(standin: dict) -> dict:
     """Fit the stand-in twice on one thread: the two encoders are equal tensor for tensor and load
     strictly into the encoder the variants build (no head or decoder key); returns the metrics."""
     torch.set_num_threads(1)
-    checkpoint, metrics = fit_ecg_encoder(ENCODER, standin, ECGPreprocessing(), LOG)
-    again, _ = fit_ecg_encoder(ENCODER, standin, ECGPreprocessing(), LOG)
+    corpus = corpus_for(standin)
+    checkpoint, metrics = fit_ecg_encoder(ENCODER, standin, corpus, LOG)
+    again, _ = fit_ecg_encoder(ENCODER, standin, corpus, LOG)
     assert checkpoint["encoder"].keys() == again["encoder"].keys()
     assert all(torch.equal(checkpoint["encoder"][k], again["encoder"][k]) for k in checkpoint["encoder"])
     ECGEncoder(ECGEncoderConfig.from_dict(ENCODER)).load_state_dict(checkpoint["encoder"], strict=True)
@@ -101,14 +109,35 @@ def test_a_short_contrastive_fit_is_deterministic_and_lowers_its_held_out_loss()
 
 
 def test_patient_contrastive_needs_two_ecgs_per_patient_and_a_known_objective():
+    corpus = StandinCorpus.synthesize(4, 5, ECGPreprocessing())
     with pytest.raises(ValueError, match="ecgs_per_patient >= 2"):
-        fit_ecg_encoder(ENCODER, dict(STANDIN, objective="patient_contrastive"), ECGPreprocessing(), LOG)
+        fit_ecg_encoder(ENCODER, dict(STANDIN, objective="patient_contrastive"), corpus, LOG)
     with pytest.raises(ValueError, match="objective must be one of"):
-        fit_ecg_encoder(ENCODER, dict(STANDIN, objective="simclr"), ECGPreprocessing(), LOG)
+        fit_ecg_encoder(ENCODER, dict(STANDIN, objective="simclr"), corpus, LOG)
+
+
+def test_the_cached_corpus_reads_back_as_written_and_a_corpus_of_another_size_is_refused(tmp_path):
+    standin = dict(STANDIN, n_patients=6, ecgs_per_patient=2)
+    corpus = corpus_for(standin)
+    assert corpus.ecgs.shape == (6, 2, 12, 5000) and corpus.measurements.shape == (6, 6)
+    corpus.save(tmp_path / "corpus.npy", tmp_path / "corpus_hearts.parquet")
+    assert not list(tmp_path.glob(".*partial*"))
+    again = StandinCorpus.load(tmp_path / "corpus.npy", tmp_path / "corpus_hearts.parquet")
+    np.testing.assert_array_equal(again.ecgs, corpus.ecgs)
+    np.testing.assert_array_equal(again.lvef, corpus.lvef)
+    np.testing.assert_array_equal(again.measurements, corpus.measurements)
+    # the fit refuses a corpus that is not the one its section describes (another size or K)
+    for other in (dict(standin, n_patients=7), dict(standin, ecgs_per_patient=1)):
+        with pytest.raises(ValueError, match="asks for"):
+            fit_ecg_encoder(ENCODER, dict(other, objective="ecg_measurements"), corpus, LOG)
+    # two files of different corpora are refused at load
+    StandinCorpus.synthesize(5, 5, ECGPreprocessing()).save(tmp_path / "other.npy", tmp_path / "other.parquet")
+    with pytest.raises(ValueError, match="do not describe the same patients"):
+        StandinCorpus.load(tmp_path / "corpus.npy", tmp_path / "other.parquet")
 
 
 def test_the_measurement_targets_are_the_corpus_hearts_ecg_measurements_and_no_echo_value():
-    from echo2ecg.fit_ecg_encoder import ECG_MEASUREMENTS, corpus_ecg_measurements
+    from echo2ecg.ecg_standin_corpus import ECG_MEASUREMENTS, corpus_ecg_measurements
     from echo2ecg.synthesize_cohort.hearts import sample_hearts
 
     values = corpus_ecg_measurements(50, seed=5)

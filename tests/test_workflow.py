@@ -204,6 +204,16 @@ def test_a_config_change_reruns_exactly_the_rules_that_use_it(tiny_run, tmp_path
     assert sum(rule == "preprocess_ecg" for rule, _ in jobs) == 3 * 2  # every cohort's every shard
     assert not rules & {"synthesize_cohort", "ingest_ecg_shard", "ingest_ecgs", "pair_ecg_echo", "split_patients",
                         "prepare_echo_clips", "embed_echo_views"}
+    # the stand-in's corpus is preprocessed as every ECG is: it follows the preprocessing ...
+    assert {"synthesize_ecg_standin_corpus", "fit_ecg_encoder"} <= rules
+    # ... and the corpus size, but not the fit: a change of the fit refits on the cached corpus
+    for change, corpus_rerun in (("steps: 7", False), ("lr: 2.0e-3", False), ("n_patients: 41", True)):
+        yaml_text = f"ecg_encoder:\n  standin:\n    {change}\n"
+        rules = {rule for rule, _ in planned_jobs(snakemake(tiny_run, "-n", extra_config=override(
+            tmp_path / "standin.yaml", yaml_text)))}
+        assert "fit_ecg_encoder" in rules and "pretrain" in rules, (change, rules)
+        assert ("synthesize_ecg_standin_corpus" in rules) == corpus_rerun, (change, rules)
+        assert not rules & {"synthesize_cohort", "preprocess_ecg", "embed_echo_views", "fit_echo_encoder"}, rules
 
 
 def test_preprocessed_ecgs_are_memory_mappable_model_inputs(tiny_run):

@@ -247,6 +247,10 @@ def echo_truth_files(wildcards):
 
 # ---- pre-training and features (rules in pretrain.smk) -----------------------------------------
 ECG_STANDIN = f"{RESULTS}/models/ecg_encoder_standin.pt"
+ECG_STANDIN_CORPUS = {  # the stand-in's own ECG corpus (rule synthesize_ecg_standin_corpus)
+    "ecgs": f"{RESULTS}/ecg_standin/corpus.npy",
+    "hearts": f"{RESULTS}/ecg_standin/corpus_hearts.parquet",
+}
 
 
 def variant_spec(variant):

@@ -1,12 +1,36 @@
-# Stage: fit_ecg_encoder (only without OTiS weights; shared by every replicate), pretrain (one job per
+# Stage: synthesize_ecg_standin_corpus and fit_ecg_encoder (only without OTiS weights; shared by every
+# replicate: the stand-in's own ECG corpus, cached, and its fit on it), pretrain (one job per
 # {variant} and seed {replicate}), extract_ecg_features (per variant, replicate and cohort),
 # extract_aligned_embeddings (pre-training cohorts),
 # embed_own_ecgs (target own_ecg_features).
-# Code: echo2ecg/fit_ecg_encoder.py, echo2ecg/pretrain.py, echo2ecg/extract_ecg_features.py,
+# Code: echo2ecg/ecg_standin_corpus.py, echo2ecg/fit_ecg_encoder.py, echo2ecg/pretrain.py, echo2ecg/extract_ecg_features.py,
 # echo2ecg/embed_own_ecgs.py; the model parts in echo2ecg/model/.
 
 
+rule synthesize_ecg_standin_corpus:
+    output:
+        ecgs=ECG_STANDIN_CORPUS["ecgs"],
+        hearts=ECG_STANDIN_CORPUS["hearts"],
+    log:
+        f"{RESULTS}/logs/synthesize_ecg_standin_corpus.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/synthesize_ecg_standin_corpus.tsv"
+    conda:
+        f"{ENVS}/pretrain.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        # only what the corpus depends on: a change of the fit (objective, steps, lr) keeps it
+        corpus={k: config["ecg_encoder"]["standin"][k] for k in ("seed", "n_patients", "ecgs_per_patient")},
+        preprocessing=config["ecg_preprocessing"],
+    script:
+        "../../scripts/synthesize_ecg_standin_corpus.py"
+
+
 rule fit_ecg_encoder:
+    input:
+        **ECG_STANDIN_CORPUS,
     output:
         checkpoint=ECG_STANDIN,
         metrics=f"{RESULTS}/models/ecg_encoder_standin.metrics.json",
@@ -24,7 +48,6 @@ rule fit_ecg_encoder:
         torch_threads=config["torch_threads"],
         encoder={k: v for k, v in config["ecg_encoder"].items() if k != "standin"},
         standin=config["ecg_encoder"]["standin"],
-        preprocessing=config["ecg_preprocessing"],
     script:
         "../../scripts/fit_ecg_encoder.py"
 
