@@ -34,13 +34,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.linear_model import RidgeCV
 from sklearn.metrics import r2_score
-from sklearn.model_selection import GroupKFold
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 from torch import nn
 
+from echo2ecg.assess_echo_embeddings import out_of_fold_predictions
 from echo2ecg.echo_encoder import build_echo_encoder, normalise_clips
 from echo2ecg.prepare_echo_clips import EchoClipPreparation, needed_frame_indices, prepare_view_clip
 from echo2ecg.qc import RecordFault
@@ -128,14 +125,9 @@ def embed_views(model: nn.Module, clips: np.ndarray, n_valid: np.ndarray, batch_
 
 
 def ridge_r2(features: np.ndarray, target: np.ndarray, groups: np.ndarray, folds: int = 5) -> float:
-    """Out-of-fold R2 of a ridge regression (alpha by internal CV), folds grouped by patient."""
-    folds = min(folds, len(np.unique(groups)))
-    predicted = np.zeros_like(target, dtype=float)
-    for train, test in GroupKFold(n_splits=folds).split(features, target, groups):
-        model = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-2, 5, 15)))
-        model.fit(features[train], target[train])
-        predicted[test] = model.predict(features[test])
-    return float(r2_score(target, predicted))
+    """Out-of-fold R2 of the workflow's ridge read-out (echo2ecg.assess_echo_embeddings: alpha by
+    internal CV, predictions bounded by the training fold's range), folds grouped by patient."""
+    return float(r2_score(target, out_of_fold_predictions(features, target, groups, folds)))
 
 
 def held_out_metrics(model: nn.Module, clips, n_valid, values: dict[str, np.ndarray], groups, folds: int) -> dict:

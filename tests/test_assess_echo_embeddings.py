@@ -1,7 +1,9 @@
 import numpy as np
 import pandas as pd
+import pytest
 
-from echo2ecg.assess_echo_embeddings import assess_echo_embeddings, clip_pixel_statistics, held_out_scores
+from echo2ecg.assess_echo_embeddings import (assess_echo_embeddings, clip_pixel_statistics, held_out_scores,
+                                             out_of_fold_predictions, phenotype_scores)
 
 
 def test_clip_pixel_statistics_measure_the_dark_cavity():
@@ -24,6 +26,31 @@ def test_held_out_scores_see_signal_and_not_noise():
     assert held_out_scores(informative, lvef, groups)["r2"] > 0.8
     assert held_out_scores(informative, lvef, groups)["auroc_reduced_vs_normal"] > 0.95
     assert held_out_scores(noise, lvef, groups)["r2"] < 0.1
+
+
+def test_one_embedding_far_from_the_rest_cannot_dominate_the_read_out():
+    """An extreme view (the echo stand-in of seed 2 embedded one at 25x the median distance) is
+    predicted within its training fold's range, not extrapolated without limit."""
+    from sklearn.metrics import r2_score, roc_auc_score
+
+    rng = np.random.default_rng(3)
+    groups = np.repeat(np.arange(60), 2)
+    lvef = np.repeat(rng.uniform(20, 70, 60), 2)
+    features = np.c_[lvef + rng.normal(0, 3, lvef.size), rng.normal(size=(lvef.size, 5))]
+    features[7, 1:] = 1000.0     # far out along directions the read-out does not need
+    bounded = out_of_fold_predictions(features, lvef, groups)
+    unbounded = out_of_fold_predictions(features, lvef, groups, bounded=False)
+    assert abs(unbounded[7] - lvef[7]) > 100            # the linear read-out extrapolates ...
+    assert lvef.min() <= bounded[7] <= lvef.max()       # ... the bounded one stays in the fitted range
+    assert r2_score(lvef, unbounded) < 0.5 < 0.8 < r2_score(lvef, bounded)
+    low, high = np.percentile(lvef, [25, 75])          # inside every training fold's range: untouched
+    inside = (unbounded > low) & (unbounded < high)
+    assert inside.sum() > 40
+    np.testing.assert_array_equal(bounded[inside], unbounded[inside])
+    # a binary phenotype's AUROC is rank-based: its predictions are left unbounded
+    shd = (lvef < 35).astype(float)
+    assert phenotype_scores(features, shd, groups, binary=True, n_splits=5)["auroc"] == pytest.approx(
+        roc_auc_score(shd > 0.5, out_of_fold_predictions(features, shd, groups, bounded=False)))
 
 
 def test_study_embeddings_are_view_means_and_patients_never_straddle_folds():
