@@ -73,7 +73,7 @@ def share_results(source: Path, target: Path) -> None:
 
 def run_workflow(workdir: Path, configfiles: list[Path], cores: int, log_path: Path) -> float:
     command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--configfile",
-               *map(str, configfiles), "--cores", str(cores)]
+               *map(str, configfiles), "--cores", str(cores), "--rerun-incomplete"]  # a stopped study resumes
     started = time.perf_counter()
     with open(log_path, "w") as log:
         result = subprocess.run(command, cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
