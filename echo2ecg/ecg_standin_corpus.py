@@ -42,16 +42,17 @@ def corpus_hearts(n_patients: int, seed: int):
 
 
 def synthesize_corpus(n_patients: int, seed: int, preprocessing: ECGPreprocessing, log: logging.Logger | None = None,
-                      chunk: int = 64, ecgs_per_patient: int = 1) -> tuple[np.ndarray, np.ndarray]:
+                      chunk: int = 64, ecgs_per_patient: int = 1, hearts=None) -> tuple[np.ndarray, np.ndarray]:
     """``ecgs_per_patient`` ECGs of each of ``n_patients`` patients, preprocessed ``(N, K, 12, n_samples)``
     float32 (K = ``ecgs_per_patient``; ``(N, 12, n_samples)`` when K is 1), and their LVEF.
 
     The hearts come from ``seed`` alone (a stream no cohort uses: the cohorts draw from
     ``[synthetic.seed, ...]``); acquisition profiles rotate over the three cohorts' profiles, and a
     patient's k-th ECG is recorded under the next cohort's profile with its own beats and noise
-    (the first ECG of every patient does not depend on K).
+    (the first ECG of every patient does not depend on K). ``hearts``: :func:`corpus_hearts` of
+    (n_patients, seed) when the caller already drew them.
     """
-    hearts = corpus_hearts(n_patients, seed)
+    hearts = corpus_hearts(n_patients, seed) if hearts is None else hearts
     profiles = list(NOISE_PROFILES)
     K = int(ecgs_per_patient)
     out = np.empty((n_patients, K, 12, preprocessing.n_samples), dtype=np.float32)
@@ -71,10 +72,10 @@ def synthesize_corpus(n_patients: int, seed: int, preprocessing: ECGPreprocessin
     return (out[:, 0] if K == 1 else out), hearts["lvef"].to_numpy(dtype=np.float64)
 
 
-def corpus_ecg_measurements(n_patients: int, seed: int) -> np.ndarray:
+def corpus_ecg_measurements(n_patients: int, seed: int, hearts=None) -> np.ndarray:
     """``(n_patients, 6)`` float32: the ECG machine measurements (``ECG_MEASUREMENTS``) of the corpus
     hearts of :func:`synthesize_corpus` (the same hearts, from the same seed), not yet z-scored."""
-    hearts = corpus_hearts(n_patients, seed)
+    hearts = corpus_hearts(n_patients, seed) if hearts is None else hearts
     axis = np.deg2rad(hearts["axis_deg"].to_numpy(dtype=np.float64))
     return np.stack([hearts["qrs_ms"], np.sin(axis), np.cos(axis), hearts["heart_rate"],
                      np.log(hearts["voltage_scale"]), hearts["lbbb"]], axis=1).astype(np.float32)
@@ -92,10 +93,12 @@ class StandinCorpus:
     @classmethod
     def synthesize(cls, n_patients: int, seed: int, preprocessing: ECGPreprocessing, ecgs_per_patient: int = 1,
                    log: logging.Logger | None = None) -> "StandinCorpus":
-        ecgs, lvef = synthesize_corpus(n_patients, seed, preprocessing, log, ecgs_per_patient=ecgs_per_patient)
+        hearts = corpus_hearts(n_patients, seed)  # drawn once for the ECGs and their measurements
+        ecgs, lvef = synthesize_corpus(n_patients, seed, preprocessing, log, ecgs_per_patient=ecgs_per_patient,
+                                       hearts=hearts)
         if ecgs.ndim == 3:
             ecgs = ecgs[:, None]
-        return cls(ecgs, lvef, corpus_ecg_measurements(n_patients, seed))
+        return cls(ecgs, lvef, corpus_ecg_measurements(n_patients, seed, hearts))
 
     def save(self, ecgs_path: str | Path, hearts_path: str | Path) -> None:
         """Atomic writes of ``corpus.npy`` and ``corpus_hearts.parquet``."""
