@@ -8,6 +8,27 @@ from echo2ecg.config import resolve_config
 
 REPO = Path(__file__).resolve().parents[1]
 
+# pytest-xdist (pyproject.toml: `-n 2 --dist loadgroup`) sends each group to one worker: a test
+# module is its own group, so that its module-scoped fixtures are built once; the modules that read
+# the session's workflow runs (tiny_run, small_run) form one group, so that each run is made once;
+# the two Slurm modules share one small cluster and take turns.
+SHARED_RUN_MODULES = {"test_workflow", "test_code_reruns", "test_small_dag", "test_reproducible"}
+SLURM_MODULES = {"test_slurm", "test_slurm_faults"}
+
+
+def xdist_group_of(module: str) -> str:
+    if module in SHARED_RUN_MODULES:
+        return "shared_workflow_runs"
+    if module in SLURM_MODULES:
+        return "slurm_cluster"
+    return module
+
+
+@pytest.hookimpl(tryfirst=True)   # before xdist's own hook, which reads the marks
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(xdist_group_of(item.module.__name__.rpartition(".")[2])))
+
 
 @pytest.fixture
 def default_config():
@@ -33,6 +54,27 @@ def parsed_workflow_rules(tmp_path_factory) -> list:
         rules = list(workflow_api._workflow.rules)
     assert len(rules) > 5
     return rules
+
+
+def tiny_snakemake(workdir: Path, *args: str, extra_config: tuple[str, ...] = ()):
+    """Snakemake on the tiny preset (evaluation off: the DAG stops at the feature files), in workdir."""
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"),
+               "--configfile", str(REPO / "config.yaml"), str(REPO / "resources/presets/tiny.yaml"), *extra_config,
+               "--cores", "2", *args]
+    return subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=1800)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """The tiny preset's whole DAG, from scratch with --cores 2, once per session. Tests that change
+    a file of it restore it (content and mtime); tests/test_code_reruns.py works on a linked copy."""
+    workdir = tmp_path_factory.mktemp("tiny_run")
+    result = tiny_snakemake(workdir)
+    assert result.returncode == 0, result.stderr[-5000:]
+    return workdir
 
 
 @pytest.fixture(scope="session")

@@ -204,13 +204,33 @@ def changed_line(repo: Path, module: str):
         os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    repo = tmp_path_factory.mktemp("code_reruns") / "repo"
+# written in place by a job that reruns in a copy (logs, benchmarks, provenance sidecars): copied;
+# everything else is a hard link (a job's outputs are deleted before it runs, then written anew)
+WRITTEN_IN_PLACE = ("/logs/", "/benchmarks/")
+
+
+def _copy_or_link(source: str, target: str) -> None:
+    if any(part in source for part in WRITTEN_IN_PLACE) or source.endswith(".prov.json"):
+        shutil.copy2(source, target)
+    else:
+        os.link(source, target)
+
+
+def repository_with_run(run: Path, repo: Path) -> Path:
+    """A copy of the repository holding a finished run of the session (its results linked, its
+    .snakemake metadata copied), so that a changed module never touches the real tree, and jobs
+    rerun there never touch the shared run."""
     shutil.copytree(REPO, repo, ignore=shutil.ignore_patterns(".git", "results", ".snakemake", ".venv", "__pycache__",
                                                               "*.egg-info", ".pytest_cache", "report.html"))
-    result = snakemake(repo)
-    assert result.returncode == 0, result.stderr[-5000:]
+    shutil.copytree(run / "results", repo / "results", copy_function=_copy_or_link)
+    shutil.copytree(run / ".snakemake", repo / ".snakemake", ignore=shutil.ignore_patterns("locks", "incomplete"))
+    return repo
+
+
+@pytest.fixture(scope="module")
+def tiny_run_copy(tiny_run, tmp_path_factory):
+    """The session's tiny run (tests/conftest.py) in a copy of the repository."""
+    repo = repository_with_run(tiny_run, tmp_path_factory.mktemp("code_reruns") / "repo")
     assert planned(repo) == {}
     assert audit_stale(repo) == set()
     return repo
@@ -218,14 +238,8 @@ def tiny_run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def small_run_copy(small_run, tmp_path_factory):
-    """The session's small run (evaluation enabled, every stage run) in a copy of the repository,
-    so that a changed module never touches the real tree nor the shared run: its results are hard
-    links (dry runs only read them; same inodes, same mtimes), its .snakemake metadata a copy."""
-    repo = tmp_path_factory.mktemp("code_reruns_small") / "repo"
-    shutil.copytree(REPO, repo, ignore=shutil.ignore_patterns(".git", "results", ".snakemake", ".venv", "__pycache__",
-                                                              "*.egg-info", ".pytest_cache", "report.html"))
-    shutil.copytree(small_run / "results", repo / "results", copy_function=os.link)
-    shutil.copytree(small_run / ".snakemake", repo / ".snakemake", ignore=shutil.ignore_patterns("locks", "incomplete"))
+    """The session's small run (evaluation enabled, every stage run) in a copy of the repository."""
+    repo = repository_with_run(small_run, tmp_path_factory.mktemp("code_reruns_small") / "repo")
     assert planned(repo, preset=SMALL_PRESET) == {}
     return repo
 
@@ -244,33 +258,33 @@ def test_knn_change_plans_the_knn_jobs_their_summary_and_report_figures_only(sma
 
 
 @pytest.mark.workflow
-def test_encoder_change_plans_encoder_fits_pretraining_features_and_after(tiny_run):
-    with changed_line(tiny_run, "echo2ecg/model/ecg_encoder.py"):
-        jobs = planned(tiny_run)
-        stale = audit_stale(tiny_run)
+def test_encoder_change_plans_encoder_fits_pretraining_features_and_after(tiny_run_copy):
+    with changed_line(tiny_run_copy, "echo2ecg/model/ecg_encoder.py"):
+        jobs = planned(tiny_run_copy)
+        stale = audit_stale(tiny_run_copy)
     assert {"fit_ecg_encoder", "pretrain", "extract_ecg_features", "extract_aligned_embeddings"} <= set(jobs)
     assert not set(jobs) & UPSTREAM_OF_FEATURES
-    planned_outputs = with_records(tiny_run, set().union(*jobs.values()))
+    planned_outputs = with_records(tiny_run_copy, set().union(*jobs.values()))
     assert "results/models/echo2ecg/seed42/best.pt" in planned_outputs
     assert stale == planned_outputs  # the audit and the DAG agree
 
 
 @pytest.mark.workflow
-def test_preprocessing_change_plans_ecg_shards_and_after_but_no_echo_job(tiny_run):
-    with changed_line(tiny_run, "echo2ecg/preprocess_ecg.py"):
-        jobs = planned(tiny_run)
-        stale = audit_stale(tiny_run)
+def test_preprocessing_change_plans_ecg_shards_and_after_but_no_echo_job(tiny_run_copy):
+    with changed_line(tiny_run_copy, "echo2ecg/preprocess_ecg.py"):
+        jobs = planned(tiny_run_copy)
+        stale = audit_stale(tiny_run_copy)
     assert {"preprocess_ecg", "preprocess_ecgs", "pretrain", "extract_ecg_features"} <= set(jobs)
     assert not set(jobs) & (ECHO_RULES | {"ingest_ecg_shard", "synthesize_cohort", "pair_ecg_echo"})
-    assert stale == with_records(tiny_run, set().union(*jobs.values()))
+    assert stale == with_records(tiny_run_copy, set().union(*jobs.values()))
 
 
 @pytest.mark.workflow
-def test_touching_every_module_plans_nothing(tiny_run):
-    for path in (tiny_run / "echo2ecg").rglob("*.py"):
+def test_touching_every_module_plans_nothing(tiny_run_copy):
+    for path in (tiny_run_copy / "echo2ecg").rglob("*.py"):
         os.utime(path)
-    assert planned(tiny_run) == {}
-    assert audit_stale(tiny_run) == set()
+    assert planned(tiny_run_copy) == {}
+    assert audit_stale(tiny_run_copy) == set()
 
 
 def _digests(repo: Path, paths) -> dict[str, str]:
@@ -278,19 +292,19 @@ def _digests(repo: Path, paths) -> dict[str, str]:
 
 
 @pytest.mark.workflow
-def test_the_same_fits_give_the_same_bytes_and_the_audit_stays_clean(tiny_run):
+def test_the_same_fits_give_the_same_bytes_and_the_audit_stays_clean(tiny_run_copy):
     # (last in this file: the refits leave their dependants older than them for Snakemake's mtime check)
     echo = ["results/models/echo_encoder_standin.pt", "results/models/echo_encoder_standin.metrics.json"]
     variant = [f"results/models/echo2ecg/seed42/{name}" for name in ("best.pt", "last.pt", "curve.parquet")]
-    before = _digests(tiny_run, echo + variant)
+    before = _digests(tiny_run_copy, echo + variant)
     # the variant first: once the echo stand-in is refitted, the view embeddings are older than it
-    shutil.rmtree(tiny_run / "results/interim/pretrain/echo2ecg/seed42")  # a fresh fit, not a resume
-    result = snakemake(tiny_run, "--force", "results/models/echo2ecg/seed42/best.pt")
+    shutil.rmtree(tiny_run_copy / "results/interim/pretrain/echo2ecg/seed42")  # a fresh fit, not a resume
+    result = snakemake(tiny_run_copy, "--force", "results/models/echo2ecg/seed42/best.pt")
     assert result.returncode == 0, result.stderr[-3000:]
-    log = (tiny_run / "results/logs/pretrain/echo2ecg/seed42.log").read_text()  # the job's own log (mode "w")
+    log = (tiny_run_copy / "results/logs/pretrain/echo2ecg/seed42.log").read_text()  # the job's own log (mode "w")
     assert "epoch 2/2" in log and "resuming" not in log
-    result = snakemake(tiny_run, "--forcerun", "fit_echo_encoder", "--until", "fit_echo_encoder")
+    result = snakemake(tiny_run_copy, "--forcerun", "fit_echo_encoder", "--until", "fit_echo_encoder")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "fit_echo_encoder" in result.stderr + result.stdout
-    assert _digests(tiny_run, echo + variant) == before
-    assert audit_stale(tiny_run) == set()
+    assert _digests(tiny_run_copy, echo + variant) == before
+    assert audit_stale(tiny_run_copy) == set()

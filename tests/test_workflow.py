@@ -19,10 +19,9 @@ pytestmark = pytest.mark.workflow
 
 
 def snakemake(workdir: Path, *args: str, extra_config: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"),
-               "--configfile", str(REPO / "config.yaml"), str(REPO / "resources/presets/tiny.yaml"), *extra_config,
-               "--cores", "2", *args]
-    return subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=1800)
+    from conftest import tiny_snakemake
+
+    return tiny_snakemake(workdir, *args, extra_config=extra_config)
 
 
 def planned_jobs(result: subprocess.CompletedProcess) -> list[tuple[str, dict]]:
@@ -36,14 +35,6 @@ def planned_jobs(result: subprocess.CompletedProcess) -> list[tuple[str, dict]]:
         parsed = dict(item.split("=", 1) for item in wildcards.group(1).split(", ")) if wildcards else {}
         jobs.append((match.group(1), parsed))
     return jobs
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory) -> Path:
-    workdir = tmp_path_factory.mktemp("tiny_run")
-    result = snakemake(workdir)
-    assert result.returncode == 0, result.stderr[-5000:]
-    return workdir
 
 
 def test_lint_reports_nothing():
