@@ -12,16 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import tiny_snakemake as snakemake  # the tiny preset, in a workdir
 from echo2ecg.sharding import shard_name, shard_of
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.workflow
-
-
-def snakemake(workdir: Path, *args: str, extra_config: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
-    from conftest import tiny_snakemake
-
-    return tiny_snakemake(workdir, *args, extra_config=extra_config)
 
 
 def planned_jobs(result: subprocess.CompletedProcess) -> list[tuple[str, dict]]:
