@@ -37,26 +37,9 @@ for cmd in munged mariadbd mariadb-install-db mariadb slurmdbd slurmctld slurmd 
     command -v "$cmd" >/dev/null || { echo "start_slurm.sh: $cmd not found (run with --install)" >&2; exit 2; }
 done
 ETC_SLURM=/etc/slurm
-# A link left by a test cluster whose daemons are gone (its run was killed before stop_slurm.sh):
-# the target directory carries this script's marker and none of its recorded daemons runs. It is
-# removed, with a message; anything else under /etc/slurm is never touched.
-cluster_alive() {  # cluster_alive DIR: some daemon recorded in DIR/pids still runs its program
-    [[ -f "$1/pids" ]] || return 1
-    while read -r name pid; do
-        [[ -r /proc/$pid/cmdline ]] && tr '\0' ' ' < "/proc/$pid/cmdline" | grep -q -- "$name" && return 0
-    done < "$1/pids"
-    return 1
-}
-for name in slurm.conf gres.conf; do
-    target="$(readlink "$ETC_SLURM/$name" 2>/dev/null || true)"
-    old_state="${target%/etc/$name}"
-    if [[ -n "$target" && "$target" != "$STATE/etc/$name" && "$old_state" != "$target" ]] \
-        && { [[ -e "$old_state/.echo2ecg-slurm" ]] || { [[ ! -e "$target" ]] && [[ "$(basename "$old_state")" == echo2ecg-slurm* ]]; }; } \
-        && ! cluster_alive "$old_state"; then
-        echo "start_slurm.sh: removing $ETC_SLURM/$name, a stale link to the stopped test cluster $old_state" >&2
-        rm -f "$ETC_SLURM/$name"
-    fi
-done
+# Links left by a test cluster whose daemons are gone (its run was killed before stop_slurm.sh)
+# are removed; anything else under /etc/slurm is never touched.
+"$(dirname "$0")/clear_stale_links.sh" "$ETC_SLURM" "$STATE"
 for name in slurm.conf gres.conf; do
     if [[ -e "$ETC_SLURM/$name" || -L "$ETC_SLURM/$name" ]] && [[ "$(readlink "$ETC_SLURM/$name")" != "$STATE/etc/$name" ]]; then
         echo "start_slurm.sh: $ETC_SLURM/$name exists and is not this test cluster's; refusing to replace it" >&2
