@@ -5,6 +5,7 @@ import pytest
 import yaml
 
 from echo2ecg.config import resolve_config
+from snakemake_runs import tiny_snakemake
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -54,17 +55,6 @@ def parsed_workflow_rules(tmp_path_factory) -> list:
         rules = list(workflow_api._workflow.rules)
     assert len(rules) > 5
     return rules
-
-
-def tiny_snakemake(workdir: Path, *args: str, extra_config: tuple[str, ...] = ()):
-    """Snakemake on the tiny preset (evaluation off: the DAG stops at the feature files), in workdir."""
-    import subprocess
-    import sys
-
-    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"),
-               "--configfile", str(REPO / "config.yaml"), str(REPO / "resources/presets/tiny.yaml"), *extra_config,
-               "--cores", "2", *args]
-    return subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=1800)
 
 
 @pytest.fixture(scope="session")

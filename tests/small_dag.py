@@ -7,20 +7,18 @@ tests/test_small_dag.py asserts on its outputs, tests/test_reproducible.py compa
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import yaml
+from snakemake_runs import CONFIG, REPO, run_snakemake
 
-REPO = Path(__file__).resolve().parents[1]
 SMALL_PRESET = REPO / "resources/presets/small.yaml"
 
 
 def small_snakemake(workdir: Path, *args: str, cores: int = 2, extra_config: tuple[str, ...] = (),
                     timeout: int = 2400) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--configfile",
-               str(REPO / "config.yaml"), str(SMALL_PRESET), *extra_config, "--cores", str(cores), *args]
-    return subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=timeout)
+    return run_snakemake(workdir, *args, configfiles=(CONFIG, SMALL_PRESET, *extra_config), cores=cores,
+                         timeout=timeout)
 
 
 def small_config() -> dict:

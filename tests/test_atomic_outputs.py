@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from echo2ecg.outputs import atomic_path, partial_name
+from snakemake_runs import CONFIG, TINY_PRESET, run_snakemake, snakemake_command
 
 REPO = Path(__file__).resolve().parents[1]
 SLOW_WRITER = """
@@ -55,12 +56,11 @@ def test_a_failed_writer_leaves_neither_file_and_a_finished_one_the_final_file(t
     assert pd.read_parquet(final)["a"].tolist() == [1] and not partial_name(final).exists()
 
 
-def _snakemake(workdir: Path, *args: str, **kwargs):
-    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--configfile",
-               str(REPO / "config.yaml"), str(REPO / "resources/presets/tiny.yaml"), str(workdir / "slow.yaml"),
-               "--cores", "2", *args]
-    return command if kwargs.pop("command_only", False) else subprocess.run(
-        command, cwd=workdir, capture_output=True, text=True, timeout=1800, **kwargs)
+def _snakemake(workdir: Path, *args: str, command_only: bool = False):
+    configfiles = (CONFIG, TINY_PRESET, workdir / "slow.yaml")
+    if command_only:
+        return snakemake_command(*args, configfiles=configfiles)
+    return run_snakemake(workdir, *args, configfiles=configfiles)
 
 
 @pytest.mark.workflow

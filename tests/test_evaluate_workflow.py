@@ -11,13 +11,14 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from eval_fixtures import write_contract_features, write_curve
+from snakemake_runs import CONFIG as BASE_CONFIG
+from snakemake_runs import run_snakemake
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.workflow
@@ -60,9 +61,7 @@ TABLES = ["ecgs", "echo_studies", "echo_views", "phenotypes", "pairs", "splits"]
 
 
 def snakemake(workdir: Path, *args: str, config: Path) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--configfile",
-               str(REPO / "config.yaml"), str(config), "--cores", "2", *args]
-    return subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=1800)
+    return run_snakemake(workdir, *args, configfiles=(BASE_CONFIG, config))
 
 
 def report_files(workdir: Path) -> list[str]:

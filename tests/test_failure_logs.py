@@ -8,10 +8,10 @@ from __future__ import annotations
 import ast
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from snakemake_runs import tiny_snakemake
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = sorted(p for p in (REPO / "scripts").glob("*.py") if p.name != "_package_path.py")
@@ -50,10 +50,7 @@ def test_every_rule_runs_a_script_and_has_a_log():
 
 
 def _snakemake(workdir: Path, *args: str, configfiles: tuple[Path, ...] = ()) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"),
-               "--configfile", str(REPO / "config.yaml"), str(REPO / "resources/presets/tiny.yaml"), *map(str, configfiles),
-               "--cores", "2", *args]
-    return subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=900)
+    return tiny_snakemake(workdir, *args, extra_config=configfiles, timeout=900)
 
 
 @pytest.mark.workflow

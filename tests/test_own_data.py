@@ -4,7 +4,6 @@ synthetic; adding patients later leaves every existing split assignment as it wa
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 from format_writers import distinct_leads, smooth_frames, write_echo_dicom, write_wfdb
+from snakemake_runs import run_snakemake
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.workflow
@@ -86,9 +86,7 @@ def own_config(data: Path) -> dict:
 
 
 def snakemake(workdir: Path, configfile: Path, *args: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--configfile", str(configfile),
-               "--cores", "2", *args]
-    return subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=1800)
+    return run_snakemake(workdir, *args, configfiles=(configfile,))
 
 
 DATA_HALF = [f"results/{name}" for name in (

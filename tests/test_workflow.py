@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import tiny_snakemake as snakemake  # the tiny preset, in a workdir
+from snakemake_runs import tiny_snakemake as snakemake  # the tiny preset, in a workdir
 from echo2ecg.sharding import shard_name, shard_of
 
 REPO = Path(__file__).resolve().parents[1]
