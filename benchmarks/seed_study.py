@@ -16,7 +16,7 @@ replicate, from the workflow's own result files:
 - the stand-ins' own held-out figures.
 
 The data half is shared: the first stand-in seed's run is built from scratch; every later seed
-starts from a hard-linked copy of its results (logs and benchmark files copied), so Snakemake
+starts from a hard-linked copy of its results (echo2ecg.run_copies.link_finished_run), so Snakemake
 reruns exactly what a stand-in seed invalidates (the echo stand-in, the view embeddings, the ECG
 stand-in and everything after), never the synthesis, ingest or preprocessing. Run by hand, not in CI:
 
@@ -31,8 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import shutil
 import subprocess
 import sys
 import time
@@ -50,25 +48,6 @@ MULTI_VIEW, SINGLE_VIEW = ("echo2ecg", "meanpool"), ("singleview",)
 def standin_seed(text: str) -> tuple[int, int]:
     echo, _, ecg = text.partition(":")
     return int(echo), int(ecg or echo)
-
-
-def _link_or_copy(source: str, target: str) -> None:
-    """Result files are hard-linked: Snakemake removes a job's outputs before it runs and the
-    writers replace files atomically, so a rerun never writes into a shared inode. What is written
-    in place is copied: provenance sidecars (``*.prov.json``), logs and benchmark files."""
-    in_place = source.endswith(".prov.json") or "/results/logs/" in source or "/results/benchmarks/" in source
-    (shutil.copy2 if in_place else os.link)(source, target)
-
-
-def share_results(source: Path, target: Path) -> None:
-    """``target`` starts as ``source``'s run (results and Snakemake's metadata), without its pre-training
-    resume states (a stand-in seed's own runs start afresh anyway: a state of other initial weights
-    is never resumed)."""
-    target.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(source / "results", target / "results", copy_function=_link_or_copy,
-                    ignore=lambda directory, names: ["pretrain"] if directory.endswith("/results/interim") else [])
-    shutil.copytree(source / ".snakemake", target / ".snakemake",
-                    ignore=shutil.ignore_patterns("locks", "incomplete", "log", "auxiliary"))
 
 
 def run_workflow(workdir: Path, configfiles: list[Path], cores: int, log_path: Path) -> float:
@@ -200,6 +179,7 @@ def main() -> None:
     from snakemake.utils import update_config
 
     from echo2ecg.config import resolve_config
+    from echo2ecg.run_copies import link_finished_run
 
     rows, standins, walls, first_dir = [], {}, {}, None
     started = time.perf_counter()
@@ -208,7 +188,8 @@ def main() -> None:
         name = f"{seeds[0]}:{seeds[1]}"
         workdir = args.workdir / f"echo{seeds[0]}_ecg{seeds[1]}"
         if first_dir is not None and not (workdir / "results").exists():
-            share_results(first_dir, workdir)
+            # resume states of other initial weights are never resumed: left out
+            link_finished_run(first_dir, workdir, leave_out=("interim/pretrain",))
         workdir.mkdir(parents=True, exist_ok=True)
         override = workdir / "seed_study.yaml"
         override.write_text(yaml.safe_dump({"echo_encoder": {"standin": {"seed": seeds[0]}},

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from echo2ecg.code_lineage import BOOKKEEPING_MODULES, CodeLineage, code_digest
+from echo2ecg.run_copies import link_finished_run
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -204,27 +205,12 @@ def changed_line(repo: Path, module: str):
         os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
 
 
-# written in place by a job that reruns in a copy (logs, benchmarks, provenance sidecars): copied;
-# everything else is a hard link (a job's outputs are deleted before it runs, then written anew)
-WRITTEN_IN_PLACE = ("/logs/", "/benchmarks/")
-
-
-def _copy_or_link(source: str, target: str) -> None:
-    if any(part in source for part in WRITTEN_IN_PLACE) or source.endswith(".prov.json"):
-        shutil.copy2(source, target)
-    else:
-        os.link(source, target)
-
-
 def repository_with_run(run: Path, repo: Path) -> Path:
-    """A copy of the repository holding a finished run of the session (its results linked, its
-    .snakemake metadata copied), so that a changed module never touches the real tree, and jobs
-    rerun there never touch the shared run."""
+    """A copy of the repository holding a finished run of the session (echo2ecg.run_copies.link_finished_run),
+    so that a changed module never touches the real tree, and jobs rerun there never touch the shared run."""
     shutil.copytree(REPO, repo, ignore=shutil.ignore_patterns(".git", "results", ".snakemake", ".venv", "__pycache__",
                                                               "*.egg-info", ".pytest_cache", "report.html"))
-    shutil.copytree(run / "results", repo / "results", copy_function=_copy_or_link)
-    shutil.copytree(run / ".snakemake", repo / ".snakemake", ignore=shutil.ignore_patterns("locks", "incomplete"))
-    return repo
+    return link_finished_run(run, repo)
 
 
 @pytest.fixture(scope="module")
