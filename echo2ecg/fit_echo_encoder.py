@@ -130,9 +130,8 @@ def ridge_r2(features: np.ndarray, target: np.ndarray, groups: np.ndarray, folds
     return float(r2_score(target, out_of_fold_predictions(features, target, groups, folds)))
 
 
-def held_out_metrics(model: nn.Module, clips, n_valid, values: dict[str, np.ndarray], groups, folds: int) -> dict:
+def held_out_metrics(features: np.ndarray, values: dict[str, np.ndarray], groups, folds: int) -> dict:
     """Ridge R2 of each measurement (LVEF included) from the frozen embeddings of held-out views."""
-    features = embed_views(model, clips, n_valid)
     return {name: ridge_r2(features, target, groups, folds) for name, target in values.items()}
 
 
@@ -147,11 +146,18 @@ class MeasurementReadout(nn.Module):
         return embedding[:, :self.n_targets]
 
 
-def held_out_readout_loss(model: nn.Module, readout: nn.Module, clips, n_valid, values: np.ndarray) -> float:
-    """MSE of the training objective (z-scored targets through the readout) on held-out views."""
-    features = torch.from_numpy(embed_views(model, clips, n_valid))
+def held_out_readout_loss(features: np.ndarray, readout: nn.Module, values: np.ndarray) -> float:
+    """MSE of the training objective (z-scored targets through the readout) on held-out views' embeddings."""
     with torch.inference_mode():
-        return float(nn.functional.mse_loss(readout(features), torch.from_numpy(values)))
+        return float(nn.functional.mse_loss(readout(torch.from_numpy(features)), torch.from_numpy(values)))
+
+
+def held_out_evaluation(model: nn.Module, readout: nn.Module, clips, n_valid, values: dict[str, np.ndarray],
+                        z_values: np.ndarray, groups, folds: int) -> tuple[dict, float]:
+    """The held-out ridge R2 of every measurement and the held-out objective, from one pass of the
+    held-out views through the encoder."""
+    features = embed_views(model, clips, n_valid)
+    return held_out_metrics(features, values, groups, folds), held_out_readout_loss(features, readout, z_values)
 
 
 def _learning_rate(step: int, steps: int, lr: float, warmup_steps: int) -> float:
@@ -201,9 +207,9 @@ def fit_echo_encoder(cfg: dict | None, out_checkpoint: str | Path, log: logging.
     if len(targets) > model.head[-1].out_features:
         raise ValueError(f"fit_echo_encoder: {len(targets)} targets for a {model.head[-1].out_features}-d embedding")
     readout = MeasurementReadout(len(targets))
-    metrics_before = held_out_metrics(model, held_clips, held_valid, held_values, held_groups, cfg["ridge_folds"])
     held_z = ((np.stack([held_values[name] for name in targets], 1) - target_mean) / target_std).astype(np.float32)
-    loss_before = held_out_readout_loss(model, readout, held_clips, held_valid, held_z)
+    metrics_before, loss_before = held_out_evaluation(model, readout, held_clips, held_valid, held_values, held_z,
+                                                      held_groups, cfg["ridge_folds"])
     log.info("held-out ridge R2 before training: %s; held-out objective %.3f", _fmt(metrics_before), loss_before)
 
     parameters = list(model.parameters())  # the readout has no weights
@@ -235,8 +241,8 @@ def fit_echo_encoder(cfg: dict | None, out_checkpoint: str | Path, log: logging.
     step = cfg["steps"]
     train_seconds = time.perf_counter() - train_start
 
-    metrics_after = held_out_metrics(model, held_clips, held_valid, held_values, held_groups, cfg["ridge_folds"])
-    loss_after = held_out_readout_loss(model, readout, held_clips, held_valid, held_z)
+    metrics_after, loss_after = held_out_evaluation(model, readout, held_clips, held_valid, held_values, held_z,
+                                                    held_groups, cfg["ridge_folds"])
     log.info("held-out ridge R2 after %d steps (%.0f s): %s; held-out objective %.3f",
              step, train_seconds, _fmt(metrics_after), loss_after)
     window = max(1, min(25, len(losses) // 4))
