@@ -11,6 +11,8 @@ rule fit_echo_encoder:
         f"{RESULTS}/logs/fit_echo_encoder.log",
     benchmark:
         f"{RESULTS}/benchmarks/fit_echo_encoder.tsv"
+    # scheduling only: the echo fit and the view embeddings are the longest chain to pre-training
+    priority: 20
     conda:
         f"{ENVS}/echo.yaml"
     threads: config["torch_threads"]
@@ -41,6 +43,8 @@ rule embed_echo_views:
         f"{RESULTS}/logs/embed_echo_views/{{cohort}}/{{shard}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/embed_echo_views/{{cohort}}/{{shard}}.tsv"
+    # scheduling only: before the downstream cohorts' ECG stages, which pre-training does not wait for
+    priority: 20
     conda:
         f"{ENVS}/echo.yaml"
     threads: config["torch_threads"]

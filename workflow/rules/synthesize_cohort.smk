@@ -9,6 +9,8 @@ checkpoint synthesize_cohort:
         f"{RESULTS}/logs/synthesize_cohort.log",
     benchmark:
         f"{RESULTS}/benchmarks/synthesize_cohort.tsv"
+    # scheduling only (no result depends on it): first, so that its two threads never wait for a long one-thread job
+    priority: 30
     conda:
         f"{ENVS}/synthesize.yaml"
     threads: 2
