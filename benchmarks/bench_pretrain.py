@@ -31,6 +31,7 @@ sys.path.insert(0, str(REPO))
 from echo2ecg.augment import AugmentConfig  # noqa: E402
 from echo2ecg.model.optimizer import build_optimizer  # noqa: E402
 from echo2ecg.pretrain import (  # noqa: E402
+    adamw_fused,
     PairTensors,
     PretrainConfig,
     VariantSpec,
@@ -65,7 +66,7 @@ def measure(config: dict, aggregation: str, steps: int, warmup: int, n_pairs: in
     variant = VariantSpec("bench", aggregation=aggregation, init="random", align=True)
     model, _ = build_model(cfg, config["ecg_encoder"], variant)
     optimizer = build_optimizer(model, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay,
-                                layer_decay=cfg.layer_decay)
+                                layer_decay=cfg.layer_decay, fused=adamw_fused(cfg.adamw_kernel))
     generator = torch.Generator().manual_seed(0)
     data = demo_shaped_data(n_pairs, n_studies, cfg.max_views, cfg.view_dim, generator)
     augment = AugmentConfig(**cfg.augment)

@@ -68,7 +68,7 @@ def main() -> None:
     n_samples = P.encoder_config(ecg_section).n_samples
     steps_per_epoch = train.n_pairs // cfg.batch_size
     optimizer = build_optimizer(model, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay,
-                                layer_decay=cfg.layer_decay)
+                                layer_decay=cfg.layer_decay, fused=P.adamw_fused(cfg.adamw_kernel))
     generator = torch.Generator()
     generator.manual_seed(cfg.seed)
     augment = AugmentConfig(**cfg.augment)

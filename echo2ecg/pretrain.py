@@ -73,6 +73,7 @@ class PretrainConfig:
     projection_dim: int = 512
     checkpoint: str = "best"
     device: str = "auto"
+    adamw_kernel: str = "default"
     batching: str = "random"
     view_standardisation: str = "none"
     augment: dict = field(default_factory=dict)
@@ -108,6 +109,20 @@ class VariantSpec:
         """``cfg`` with this variant's own view standardisation and batching, where it sets them."""
         overrides = {k: getattr(self, k) for k in VARIANT_OVERRIDES if getattr(self, k) is not None}
         return replace(cfg, **overrides)
+
+
+# PyTorch's AdamW implementations (config pretrain.adamw_kernel): the same update, another order of float
+# operations. default = torch's own choice (per-tensor loops on CPU, foreach on CUDA: the authors' code);
+# fused = one kernel per parameter group, on CPU as on CUDA (6-21 % less time a step on the CPU demo's
+# models: benchmarks/results/adamw_kernel.md).
+ADAMW_KERNELS = ("default", "fused")
+
+
+def adamw_fused(kernel: str) -> bool:
+    """Whether ``pretrain.adamw_kernel`` asks for PyTorch's fused AdamW."""
+    if kernel not in ADAMW_KERNELS:
+        raise ValueError(f"pretrain.adamw_kernel must be one of {ADAMW_KERNELS}, not {kernel!r}")
+    return kernel == "fused"
 
 
 # pretrain keys a variant entry may set for itself (config pretrain.variants.<name>)
@@ -485,7 +500,7 @@ def pretrain(model: Echo2ECG, train: PairTensors, val: PairTensors, cfg: Pretrai
         raise ValueError(f"{train.n_pairs} training pairs are fewer than one batch of {cfg.batch_size}")
     total_steps = steps_per_epoch * cfg.epochs
     optimizer = build_optimizer(model, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay,
-                                layer_decay=cfg.layer_decay)
+                                layer_decay=cfg.layer_decay, fused=adamw_fused(cfg.adamw_kernel))
     generator = torch.Generator(device=device)
     generator.manual_seed(cfg.seed)
     augment = AugmentConfig(**cfg.augment)

@@ -395,3 +395,26 @@ def test_each_parameter_groups_lr_follows_the_schedule_at_every_step(cohort, mon
     for epoch, lr in zip(curve["epoch"], curve["lr"]):
         assert lr == pytest.approx(lr_at_step(epoch * steps_per_epoch - 1, steps_per_epoch, section["epochs"],
                                               section["lr"], warmup_epochs=1, start_ratio=0.1, min_ratio=0.1))
+
+
+def test_the_adamw_kernel_follows_the_config_and_computes_the_same_update(cohort, monkeypatch):
+    root, _ = cohort
+    torch.set_num_threads(1)
+    built = []
+
+    class RecordingAdamW(torch.optim.AdamW):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            built.append(bool(self.defaults["fused"]))
+
+    monkeypatch.setattr(torch.optim, "AdamW", RecordingAdamW)
+    run_variant(root, "fused", epochs=2, adamw_kernel="fused")
+    run_variant(root, "default", epochs=2, adamw_kernel="default")
+    assert built == [True, False]
+    # the same AdamW update in another order of float operations: the same losses, to rounding (weights
+    # whose gradient is zero up to rounding, such as attention key biases, take rounding-driven steps)
+    fused, default = (pd.read_parquet(root / f"{name}/curve.parquet") for name in ("fused", "default"))
+    for column in ("train_loss", "val_loss"):
+        assert fused[column].tolist() == pytest.approx(default[column].tolist(), rel=1e-4)
+    with pytest.raises(ValueError, match="adamw_kernel"):
+        run_variant(root, "unknown", epochs=1, adamw_kernel="sgd")
