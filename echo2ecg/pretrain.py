@@ -39,6 +39,7 @@ from echo2ecg.model.optimizer import apply_lr, build_optimizer, lr_at_step
 from echo2ecg.model.projection import ProjectionHead, clip_loss
 from echo2ecg.model.view_aggregation import ViewAggregationConfig, build_view_aggregator
 from echo2ecg.outputs import atomic_path
+from echo2ecg.replicates import TRAINING_ONLY_KEYS
 
 CURVE_COLUMNS = ["epoch", "step", "train_loss", "val_loss", "lr"]  # no timings: a result never depends on machine speed
 STATE_PREFIX = "epoch_"
@@ -630,7 +631,9 @@ def run_pretrain_variant(pretrain_section: dict, ecg_section: dict, variant_name
              time.perf_counter() - loaded)
     model, origin = build_model(cfg, ecg_section, variant, foundation, log)
     enc = encoder_config(ecg_section)
-    meta = {"encoder": asdict(enc), "pretrain": {k: v for k, v in asdict(cfg).items() if k != "augment"},
+    # what the checkpoint records of config pretrain (a variant that is not aligned reads no training-only key)
+    left_out = {"augment", *(() if variant.align else TRAINING_ONLY_KEYS)}
+    meta = {"encoder": asdict(enc), "pretrain": {k: v for k, v in asdict(cfg).items() if k not in left_out},
             "origin": {k: v for k, v in origin.items() if k != "otis"}}
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -38,6 +38,15 @@ def replicate_names(config: dict) -> list[str]:
     return [replicate_name(s) for s in pretrain_replicates(config)]
 
 
+# pretrain keys that only steer the training loop (schedule, optimiser, augmentations, batching, its length).
+# A variant that is not aligned writes its encoder as initialised and reads none of them, and no feature
+# extraction reads them: those jobs' params and checkpoints leave them out, so a change of one reruns only
+# the aligned variants and what follows them. (batch_size and tau stay: they fix the validation loss that
+# every variant's checkpoint records.)
+TRAINING_ONLY_KEYS = ("epochs", "lr", "betas", "weight_decay", "layer_decay", "warmup_epochs", "start_lr_ratio",
+                      "min_lr_ratio", "augment", "batching", "adamw_kernel")
+
+
 def replicate_pretrain_section(pretrain: dict, seed: int, leave_out=("variants",)) -> dict:
     """config ``pretrain`` as one replicate's jobs see it: without ``replicates`` (and ``leave_out``),
     with ``seed`` = the replicate's seed."""

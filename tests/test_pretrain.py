@@ -418,3 +418,20 @@ def test_the_adamw_kernel_follows_the_config_and_computes_the_same_update(cohort
         assert fused[column].tolist() == pytest.approx(default[column].tolist(), rel=1e-4)
     with pytest.raises(ValueError, match="adamw_kernel"):
         run_variant(root, "unknown", epochs=1, adamw_kernel="sgd")
+
+
+def test_an_unaligned_variants_checkpoint_holds_no_training_only_key(cohort):
+    from echo2ecg.replicates import TRAINING_ONLY_KEYS
+
+    root, _ = cohort
+    torch.set_num_threads(1)
+    unaligned = {"aggregation": "attention", "init": "random", "align": False}
+    run_variant(root, "r1", "random_init", unaligned)
+    run_variant(root, "r2", "random_init", unaligned, lr=1e-4, epochs=5, adamw_kernel="fused")
+    first, second = (load_model_checkpoint(root / f"{name}/last.pt") for name in ("r1", "r2"))
+    assert first["meta"] == second["meta"] and state_dicts_equal(first["model"], second["model"])
+    assert not set(TRAINING_ONLY_KEYS) & set(first["meta"]["pretrain"])
+    assert {"seed", "batch_size", "tau", "view_standardisation"} <= set(first["meta"]["pretrain"])
+    # an aligned variant records what it was trained with
+    run_variant(root, "a1", epochs=1)
+    assert set(TRAINING_ONLY_KEYS) - {"augment"} <= set(load_model_checkpoint(root / "a1/last.pt")["meta"]["pretrain"])

@@ -476,6 +476,30 @@ def test_a_pretraining_parameter_reruns_only_what_follows(tiny_run, tmp_path, ke
     assert not any(p.startswith("results/models/echo_encoder") for p in outputs)
 
 
+# A pretrain key that only steers the training loop (echo2ecg.replicates.TRAINING_ONLY_KEYS) reruns the
+# aligned variants and what follows them, never a variant that is not aligned (its encoder is written as
+# initialised); a key such a variant reads (tau: its validation loss) reruns every variant.
+TRAINING_ONLY_CHANGES = {("pretrain", "lr"): 1.0e-3, ("pretrain", "epochs"): 3,
+                         ("pretrain", "augment", "jitter_sigma"): 0.1, ("pretrain", "adamw_kernel"): "default",
+                         ("pretrain", "batching"): "random", ("pretrain", "tau"): 0.25}
+
+
+@pytest.mark.parametrize("key", sorted(TRAINING_ONLY_CHANGES), ids=lambda k: ".".join(k))
+def test_a_training_only_parameter_reruns_only_the_aligned_variants(tiny_run, tmp_path, key):
+    from echo2ecg.replicates import TRAINING_ONLY_KEYS
+
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(__import__("yaml").safe_dump(_nested(key, TRAINING_ONLY_CHANGES[key])))
+    result = snakemake(tiny_run, "-n", extra_config=(str(changed),))
+    assert result.returncode == 0, result.stderr[-3000:]
+    variants = tiny_config()["pretrain"]["variants"]
+    rerun = {path.split("/")[2] for path in planned_outputs(result)
+             if path.startswith(("results/models/", "results/features/")) and path.count("/") >= 4}
+    aligned = {name for name, spec in variants.items() if spec["align"]}
+    assert aligned and aligned != set(variants)
+    assert rerun == (aligned if key[1] in TRAINING_ONLY_KEYS else set(variants)), (key, sorted(rerun))
+
+
 def tiny_config() -> dict:
     import yaml
     from snakemake.utils import update_config

@@ -10,7 +10,13 @@ from echo2ecg.code_lineage import add_code_params
 from echo2ecg.config import ConfigError, check_synthetic_roots, pretrain_variants, resolve_config, synthetic_root, validate_config
 from echo2ecg.evaluate.settings import report_targets
 from echo2ecg.list_records import list_records, listing_digest, shard_file_digests
-from echo2ecg.replicates import pretrain_replicates, replicate_name, replicate_pretrain_section, replicate_seed
+from echo2ecg.replicates import (
+    TRAINING_ONLY_KEYS,
+    pretrain_replicates,
+    replicate_name,
+    replicate_pretrain_section,
+    replicate_seed,
+)
 from echo2ecg.sharding import shard_name
 
 # A user's `cohorts` replaces demo_cohorts as a whole; synthetic roots follow results_dir.
@@ -273,6 +279,19 @@ def pretrain_section(replicate, leave_out=("variants",)):
     variant's entry) and the replicate list, with seed = the replicate's seed (so adding a replicate
     changes no existing job's params)."""
     return replicate_pretrain_section(config["pretrain"], replicate_seed(replicate), leave_out)
+
+
+def pretrain_job_section(variant, replicate):
+    """config pretrain as one pre-training job reads it: which checkpoint features use is not its business,
+    and a variant that is not aligned reads none of the training-only keys (echo2ecg.replicates)."""
+    training_only = () if variant_spec(variant)["align"] else TRAINING_ONLY_KEYS
+    return pretrain_section(replicate, leave_out=("variants", "checkpoint", *training_only))
+
+
+def extraction_section(replicate):
+    """config pretrain as a feature or embedding extraction job reads it (no training-only key: a change
+    of one reaches these jobs only through the checkpoints it changes)."""
+    return pretrain_section(replicate, leave_out=("variants", *TRAINING_ONLY_KEYS))
 
 
 def variant_checkpoint(variant, replicate):

@@ -71,6 +71,8 @@ rule pretrain:
         f"{RESULTS}/logs/pretrain/{{variant}}/{{replicate}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/pretrain/{{variant}}/{{replicate}}.tsv"
+    # scheduling only: the long jobs first, the short feature and evaluation jobs fill the cores after
+    priority: 10
     conda:
         f"{ENVS}/pretrain.yaml"
     threads: config["pretrain"]["threads"]
@@ -79,8 +81,8 @@ rule pretrain:
         runtime=240,
         gpu=1 if config["pretrain"]["device"] == "cuda" else 0,
     params:
-        # which checkpoint features use: not here; seed = the replicate's
-        pretrain=lambda wc: pretrain_section(wc.replicate, leave_out=("variants", "checkpoint")),
+        # seed = the replicate's; no checkpoint choice (features'); unaligned variants: no training-only key
+        pretrain=lambda wc: pretrain_job_section(wc.variant, wc.replicate),
         variant=lambda wc: variant_spec(wc.variant),
         ecg_encoder={k: v for k, v in config["ecg_encoder"].items() if k != "standin"},
         cohorts=PRETRAIN_COHORTS,
@@ -113,7 +115,7 @@ rule extract_ecg_features:
         gpu=1 if config["pretrain"]["device"] == "cuda" else 0,
     params:
         torch_threads=config["torch_threads"],
-        pretrain=lambda wc: pretrain_section(wc.replicate),
+        pretrain=lambda wc: extraction_section(wc.replicate),
         variant=lambda wc: variant_spec(wc.variant),
     script:
         "../../scripts/extract_ecg_features.py"
@@ -144,7 +146,7 @@ rule extract_aligned_embeddings:
         gpu=1 if config["pretrain"]["device"] == "cuda" else 0,
     params:
         torch_threads=config["torch_threads"],
-        pretrain=lambda wc: pretrain_section(wc.replicate),
+        pretrain=lambda wc: extraction_section(wc.replicate),
         variant=lambda wc: variant_spec(wc.variant),
     script:
         "../../scripts/extract_aligned_embeddings.py"
@@ -175,7 +177,7 @@ rule embed_own_ecgs:
         format=config["embed_own_ecgs"]["format"],
         variant=config["embed_own_ecgs"]["variant"],
         variant_spec=variant_spec(config["embed_own_ecgs"]["variant"]),
-        pretrain=pretrain_section(FIRST_REPLICATE),
+        pretrain=extraction_section(FIRST_REPLICATE),
         preprocessing=config["ecg_preprocessing"],
     script:
         "../../scripts/embed_own_ecgs.py"
