@@ -202,7 +202,7 @@ def test_paper_variants_are_the_authors_and_additions_are_marked(paper):
 # recipe): none may survive in the merged paper preset.
 DEMO_ONLY = [
     "ecg_encoder.patch_size", "ecg_encoder.embed_dim", "ecg_encoder.depth", "ecg_encoder.n_heads",
-    "pretrain.batch_size", "pretrain.epochs", "pretrain.lr", "pretrain.layer_decay", "pretrain.device", "pretrain.adamw_kernel",
+    "pretrain.batch_size", "pretrain.epochs", "pretrain.lr", "pretrain.layer_decay", "pretrain.device",
     "pretrain.view_standardisation", "pretrain.batching", "pretrain.augment.rescaling_sigma",
     "pretrain.augment.time_flip_p", "pretrain.augment.sign_flip_p", "echo_clips.clip_size", "echo_encoder.preset",
     "split.fractions.train", "evaluation.shd.fractions",
