@@ -480,7 +480,7 @@ def test_a_pretraining_parameter_reruns_only_what_follows(tiny_run, tmp_path, ke
 # aligned variants and what follows them, never a variant that is not aligned (its encoder is written as
 # initialised); a key such a variant reads (tau: its validation loss) reruns every variant.
 TRAINING_ONLY_CHANGES = {("pretrain", "lr"): 1.0e-3, ("pretrain", "epochs"): 3,
-                         ("pretrain", "augment", "jitter_sigma"): 0.1, ("pretrain", "adamw_kernel"): "default",
+                         ("pretrain", "augment", "jitter_sigma"): 0.1, ("pretrain", "adamw_kernel"): "fused",
                          ("pretrain", "batching"): "random", ("pretrain", "tau"): 0.25}
 
 
