@@ -21,11 +21,16 @@ FILES = {
 }
 
 
-def test_results_are_linked_what_jobs_write_in_place_is_copied_and_left_out_paths_are_absent(tmp_path):
-    run = tmp_path / "run"
+def finished_run(root: Path) -> Path:
+    """A run directory holding FILES, each file's text its own name."""
     for name in FILES:
-        (run / name).parent.mkdir(parents=True, exist_ok=True)
-        (run / name).write_text(name)
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(name)
+    return root
+
+
+def test_results_are_linked_what_jobs_write_in_place_is_copied_and_left_out_paths_are_absent(tmp_path):
+    run = finished_run(tmp_path / "run")
     copy = link_finished_run(run, tmp_path / "copy", leave_out=("interim/pretrain",))
     assert copy == tmp_path / "copy"
     for name, how in FILES.items():
@@ -41,9 +46,5 @@ def test_results_are_linked_what_jobs_write_in_place_is_copied_and_left_out_path
 
 
 def test_without_leave_out_every_result_is_there(tmp_path: Path):
-    run = tmp_path / "run"
-    for name in FILES:
-        (run / name).parent.mkdir(parents=True, exist_ok=True)
-        (run / name).write_text(name)
-    copy = link_finished_run(run, tmp_path / "copy")
+    copy = link_finished_run(finished_run(tmp_path / "run"), tmp_path / "copy")
     assert (copy / "results/interim/pretrain/echo2ecg/seed42/epoch_0001.pt").read_text().endswith("epoch_0001.pt")
