@@ -24,6 +24,10 @@ stand-in and everything after), never the synthesis, ingest or preprocessing. Ru
     .venv/bin/python benchmarks/seed_study.py --preset resources/presets/small.yaml \\
         --standin-seeds 1234:7321 1:1 --replicates 42 43 --workdir /tmp/seed_study_small   # a quick check
 
+A finished run at some stand-in seeds (same config and replicates) can be read instead of run again:
+``--reuse 1234:7321=/path/to/run`` takes its rows as they are and the later seeds start from a linked
+copy of it; its wall time is not counted (the table says "reused").
+
 Writes ``--out`` (markdown) and the same numbers as ``<out>.json``.
 """
 from __future__ import annotations
@@ -161,7 +165,8 @@ def markdown(rows: list[dict], standins: dict, walls: dict, header: str) -> str:
         r2 = figures["ecg_lvef_ridge_r2"]
         lines.append(f"| {name} | {figures['echo_ef_r2_after']:.3f} | {figures['echo_wall_mm_r2_after']:.3f} | "
                      f"{objective['objective']} {objective['initial']:.3f} -> {objective['fitted']:.3f} | "
-                     f"{r2['initial']:.3f} -> {r2['fitted']:.3f} | {walls[name] / 60:.1f} min |")
+                     f"{r2['initial']:.3f} -> {r2['fitted']:.3f} | "
+                     f"{'reused (not run here)' if walls[name] is None else f'{walls[name] / 60:.1f} min'} |")
     return "\n".join(lines) + "\n"
 
 
@@ -174,7 +179,14 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=REPO / "benchmarks/seed_study_runs")
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results/seed_study.md")
+    parser.add_argument("--reuse", nargs="*", default=[], metavar="ECHO:ECG=DIR",
+                        help="a finished run at these stand-in seeds: read its results instead of running it")
     args = parser.parse_args()
+    reuse = {}
+    for item in args.reuse:
+        text, _, directory = item.partition("=")
+        seeds = standin_seed(text)
+        reuse[f"{seeds[0]}:{seeds[1]}"] = Path(directory).resolve()
     configfiles = [REPO / "config.yaml", *([args.preset.resolve()] if args.preset else [])]
     from snakemake.utils import update_config
 
@@ -186,17 +198,22 @@ def main() -> None:
     for text in args.standin_seeds:
         seeds = standin_seed(text)
         name = f"{seeds[0]}:{seeds[1]}"
-        workdir = args.workdir / f"echo{seeds[0]}_ecg{seeds[1]}"
+        workdir = reuse.get(name, args.workdir / f"echo{seeds[0]}_ecg{seeds[1]}")
         if first_dir is not None and not (workdir / "results").exists():
             # resume states of other initial weights are never resumed: left out
             link_finished_run(first_dir, workdir, leave_out=("interim/pretrain",))
         workdir.mkdir(parents=True, exist_ok=True)
-        override = workdir / "seed_study.yaml"
+        override = args.workdir / f"seed_study_{seeds[0]}_{seeds[1]}.yaml" if name in reuse else workdir / "seed_study.yaml"
+        override.parent.mkdir(parents=True, exist_ok=True)
         override.write_text(yaml.safe_dump({"echo_encoder": {"standin": {"seed": seeds[0]}},
                                             "ecg_encoder": {"standin": {"seed": seeds[1]}},
                                             "pretrain": {"replicates": args.replicates}}))
-        print(f"stand-in seeds {name}: running the workflow in {workdir}", flush=True)
-        walls[name] = run_workflow(workdir, [*configfiles, override], args.cores, workdir / "seed_study.log")
+        if name in reuse:
+            print(f"stand-in seeds {name}: reading the finished run in {workdir}", flush=True)
+            walls[name] = None
+        else:
+            print(f"stand-in seeds {name}: running the workflow in {workdir}", flush=True)
+            walls[name] = run_workflow(workdir, [*configfiles, override], args.cores, workdir / "seed_study.log")
         config = yaml.safe_load((REPO / "config.yaml").read_text())
         for extra in configfiles[1:] + [override]:
             update_config(config, yaml.safe_load(Path(extra).read_text()))
@@ -204,7 +221,8 @@ def main() -> None:
         rows += study_rows(workdir, config, seeds)
         standins[name] = standin_figures(workdir)
         first_dir = first_dir or workdir
-        print(f"stand-in seeds {name}: {walls[name] / 60:.1f} min", flush=True)
+        if walls[name] is not None:
+            print(f"stand-in seeds {name}: {walls[name] / 60:.1f} min", flush=True)
     total = time.perf_counter() - started
     command = " ".join(["python benchmarks/seed_study.py", *sys.argv[1:]])
     header = (f"# Seed study: {len(args.standin_seeds)} stand-in seeds x {len(args.replicates)} pre-training replicates\n\n"
