@@ -12,6 +12,6 @@ from echo2ecg.report.figures import training_curves_figure
 started = dt.datetime.now(dt.timezone.utc)
 log = stage_logger("report_training_curves", snakemake.log[0])
 curves = {v: pd.read_parquet(path) for v, path in zip(snakemake.params.variants, snakemake.input.curves)}
-training_curves_figure(curves, snakemake.output[0])
+training_curves_figure(curves, snakemake.output[0], replicate=snakemake.params.replicate)
 log.info("wrote %s", snakemake.output[0])
 provenance_from_snakemake(snakemake, started_at=started)

@@ -125,3 +125,26 @@ def test_figures_are_written(tmp_path):
                                cohort="mimic", synthetic=True)
     for name in ("f2.png", "curves.png", "map.png"):
         assert (tmp_path / name).stat().st_size > 10_000
+
+
+def test_each_figure_names_the_replicate_it_shows(tmp_path, monkeypatch):
+    """The figures show one pre-training replicate (the first): each title says which, as the rules pass it."""
+    titles = {}
+
+    def keep_titles(fig, path):
+        texts = [fig._suptitle.get_text()] if fig._suptitle is not None else []
+        titles[path.name] = " ".join(texts + [ax.get_title() for ax in fig.axes])
+        figures.plt.close(fig)
+
+    monkeypatch.setattr(figures, "_save", keep_titles)
+    knn = pd.concat([knn_rows().assign(replicate=42), knn_rows().assign(replicate=43)])
+    figures.shd_scaling_figure(knn, tmp_path / "f2.png", cohort="echonext", synthetic=True, replicate=43)
+    figures.shd_scaling_figure(knn, tmp_path / "f2_first.png", cohort="echonext", synthetic=True)
+    curve = pd.DataFrame({"epoch": [1, 2], "step": [1, 2], "train_loss": [3, 2], "val_loss": [3.1, 2.2], "lr": [1e-4] * 2})
+    figures.training_curves_figure({"echo2ecg": curve}, tmp_path / "curves.png", replicate="seed43")
+    rng = np.random.default_rng(0)
+    figures.feature_map_figure({"echo2ecg": (rng.normal(size=(40, 8)), rng.uniform(20, 70, 40))}, tmp_path / "map.png",
+                               cohort="mimic", synthetic=True, replicate="seed43")
+    assert "replicate seed43" in titles["f2.png"] and "replicate seed42" in titles["f2_first.png"]
+    assert "(replicate seed43)" in titles["curves.png"]
+    assert "replicate seed43" in titles["map.png"]

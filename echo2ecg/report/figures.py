@@ -14,6 +14,15 @@ from sklearn.decomposition import PCA  # noqa: E402
 DPI = 120
 
 
+def _replicate_words(replicate, separator: str = "; ") -> str:
+    """``separator`` + "replicate seed42" for a title (``replicate`` a seed as the evaluation tables hold it,
+    or a path's seed42), or "" when no replicate is named."""
+    if replicate is None:
+        return ""
+    text = str(replicate)
+    return f"{separator}replicate {text if text.startswith('seed') else f'seed{text}'}"
+
+
 def _save(fig, path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
@@ -25,7 +34,8 @@ def shd_scaling_figure(knn: pd.DataFrame, path, cohort: str, synthetic: bool, re
     variant, the single draw's 95 % bootstrap CI as a band, the repeated draws' mean +- SD as
     error bars; of one pre-training replicate (``replicate``; None: the first in the table)."""
     if "replicate" in knn.columns and len(knn):
-        knn = knn[knn["replicate"] == (knn["replicate"].iloc[0] if replicate is None else replicate)]
+        replicate = knn["replicate"].iloc[0] if replicate is None else replicate
+        knn = knn[knn["replicate"] == replicate]
     shd = knn[(knn["task"] == "shd") & (knn["cohort"] == cohort)].sort_values("train_fraction")
     fig, ax = plt.subplots(figsize=(9, 4.8))
     for i, (variant, part) in enumerate(shd.groupby("variant", sort=False)):
@@ -46,14 +56,16 @@ def shd_scaling_figure(knn: pd.DataFrame, path, cohort: str, synthetic: bool, re
     ax.set_ylabel("AUROC, SHD classification")
     ax.axhline(0.5, color="grey", lw=0.8, ls=":")
     n_test = int(shd["n_test"].iloc[0]) if len(shd) else 0
-    ax.set_title(f"SHD kNN AUROC vs training data ({cohort}{', synthetic' if synthetic else ''}; {n_test} test ECGs)")
+    ax.set_title(f"SHD kNN AUROC vs training data ({cohort}{', synthetic' if synthetic else ''}; {n_test} test ECGs"
+                 f"{_replicate_words(replicate)})")
     ax.legend(title="variant\n(band: 95 % CI of one draw;\nbars: mean +- SD over draws)", fontsize=8, title_fontsize=8,
               loc="upper left", bbox_to_anchor=(1.01, 1.0))
     _save(fig, path)
 
 
-def training_curves_figure(curves: dict[str, pd.DataFrame], path) -> None:
-    """Training and validation CLIP loss per epoch, one line per variant."""
+def training_curves_figure(curves: dict[str, pd.DataFrame], path, replicate=None) -> None:
+    """Training and validation CLIP loss per epoch, one line per variant, of one pre-training replicate
+    (named in the title)."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
     for i, (variant, curve) in enumerate(curves.items()):
         per_epoch = curve.groupby("epoch").agg(train_loss=("train_loss", "mean"), val_loss=("val_loss", "last"))
@@ -66,12 +78,14 @@ def training_curves_figure(curves: dict[str, pd.DataFrame], path) -> None:
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("CLIP loss (nats, tau = 0.5)")
     axes[1].legend(title="variant", fontsize=8)
-    fig.suptitle("Contrastive pre-training curves")
+    fig.suptitle("Contrastive pre-training curves" + (f" ({_replicate_words(replicate, '')})" if replicate is not None else ""))
     _save(fig, path)
 
 
-def feature_map_figure(maps: dict[str, tuple[np.ndarray, np.ndarray]], path, cohort: str, synthetic: bool) -> None:
-    """PCA to 2-D of each variant's test ECG features, points coloured by the ECG's LVEF."""
+def feature_map_figure(maps: dict[str, tuple[np.ndarray, np.ndarray]], path, cohort: str, synthetic: bool,
+                       replicate=None) -> None:
+    """PCA to 2-D of each variant's test ECG features, points coloured by the ECG's LVEF, of one pre-training
+    replicate (named in the title)."""
     fig, axes = plt.subplots(1, len(maps), figsize=(5.5 * len(maps), 4.6), squeeze=False)
     lvef_all = np.concatenate([lvef for _, lvef in maps.values()]) if maps else np.array([0.0])
     vmin, vmax = np.nanpercentile(lvef_all, [2, 98])
@@ -84,7 +98,8 @@ def feature_map_figure(maps: dict[str, tuple[np.ndarray, np.ndarray]], path, coh
         ax.set_ylabel(f"PC 2 ({ratio[1]:.0f} % of variance)")
         ax.set_title(f"{variant}: {len(lvef)} test ECGs")
         fig.colorbar(points, ax=ax, label="LVEF (%)")
-    fig.suptitle(f"PCA of ECG features, internal test ECGs ({cohort}{', synthetic' if synthetic else ''})")
+    fig.suptitle(f"PCA of ECG features, internal test ECGs ({cohort}{', synthetic' if synthetic else ''}"
+                 f"{_replicate_words(replicate)})")
     _save(fig, path)
 
 
