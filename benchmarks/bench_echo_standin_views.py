@@ -39,7 +39,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from echo2ecg.assess_echo_embeddings import VIEW_GROUPS, phenotypes_by_view_type  # noqa: E402
+from echo2ecg.assess_echo_embeddings import PC_PHENOTYPES, VIEW_GROUPS, leading_directions, phenotypes_by_view_type  # noqa: E402
 from echo2ecg.embed_echo_views import load_standin_checkpoint  # noqa: E402
 from echo2ecg.fit_echo_encoder import embed_views, fit_config, fit_echo_encoder, render_views  # noqa: E402
 from echo2ecg.prepare_echo_clips import EchoClipPreparation  # noqa: E402
@@ -68,20 +68,6 @@ def evaluation_table(model, cfg: dict, n_patients: int, seed: int) -> tuple[dict
     targets.index = targets.index.astype(str)
     patient = pd.Series(targets.index, index=targets.index)
     return phenotypes_by_view_type(per_view, columns, targets, patient, 5), int(hearts["shd"].sum()), pcs
-
-
-PC_PHENOTYPES = ("lvef", "lvedv", "wall_mm")
-
-
-def leading_directions(study_embeddings: np.ndarray, hearts: pd.DataFrame, n: int = 3) -> list[dict]:
-    """Share of variance and phenotype correlations of the first ``n`` principal components."""
-    centred = study_embeddings - study_embeddings.mean(0)
-    _, singular, vt = np.linalg.svd(centred, full_matrices=False)
-    share = singular ** 2 / float((singular ** 2).sum())
-    scores = centred @ vt[:n].T
-    return [{"pc": k + 1, "variance_share": float(share[k]),
-             **{f"corr_{name}": float(np.corrcoef(scores[:, k], hearts[name].to_numpy(float))[0, 1])
-                for name in PC_PHENOTYPES}} for k in range(n)]
 
 
 def pc_markdown(pcs: list[dict]) -> str:

@@ -12,6 +12,10 @@ the same held-out ridge regression from the mean embedding of the study's views 
 type, beside the study's mean over all its views -- the method's premise is that no single view
 type carries everything the study carries (apical views the volumes and EF, parasternal views
 the walls and valves). SHD is scored by AUROC of the out-of-fold predictions.
+
+The leading principal directions of the study embeddings (:func:`leading_directions`): each of the
+first three components' share of the variance and its correlation with LVEF, LVEDV and wall
+thickness, so that one can see whether the embedding's largest directions are the heart.
 """
 from __future__ import annotations
 
@@ -28,6 +32,31 @@ PHENOTYPES = ("lvef", "lvedv", "lvesv", "lvsv", "shd", "wall_mm")  # wall_mm: fr
 BINARY_PHENOTYPES = ("shd",)
 VIEW_GROUPS = {"apical": ("A4C", "A2C", "A3C"), "parasternal": ("PLAX", "PSAX")}
 REDUCED_EF, NORMAL_EF = 40.0, 50.0
+PC_PHENOTYPES = ("lvef", "lvedv", "wall_mm")  # what the leading directions are correlated with
+N_LEADING_DIRECTIONS = 3
+
+
+def leading_directions(study_embeddings: np.ndarray, targets: pd.DataFrame, n: int = N_LEADING_DIRECTIONS) -> list[dict]:
+    """Share of variance and phenotype correlations of the first ``n`` principal components of
+    ``study_embeddings`` (one row per study, rows aligned with ``targets``); a phenotype absent from
+    ``targets`` or unknown for fewer than three studies gets NaN. A component's sign is arbitrary; it is fixed
+    so that its largest loading is positive, and a correlation's sign means only as much."""
+    centred = study_embeddings - study_embeddings.mean(0)
+    _, singular, vt = np.linalg.svd(centred, full_matrices=False)
+    # a component's sign is arbitrary: fix it so that its largest loading is positive (as sklearn's svd_flip)
+    vt = vt * np.sign(vt[np.arange(len(vt)), np.abs(vt).argmax(axis=1)])[:, None]
+    share = singular ** 2 / float((singular ** 2).sum())
+    scores = centred @ vt[:n].T
+    directions = []
+    for k in range(min(n, len(share))):
+        entry = {"pc": k + 1, "variance_share": float(share[k])}
+        for name in PC_PHENOTYPES:
+            values = targets[name].to_numpy(float) if name in targets.columns else np.full(len(centred), np.nan)
+            known = np.isfinite(values)
+            entry[f"corr_{name}"] = (float(np.corrcoef(scores[known, k], values[known])[0, 1]) if known.sum() >= 3
+                                     else float("nan"))
+        directions.append(entry)
+    return directions
 
 
 def clip_pixel_statistics(clip: np.ndarray, n_valid: int, dark: tuple[int, int] = (6, 45)) -> dict:
@@ -173,4 +202,6 @@ def assess_echo_embeddings(view_embeddings: pd.DataFrame, embedding_matrix: np.n
         "study_embedding": held_out_scores(embedded.loc[common].to_numpy(float), target, groups, n_splits),
         "pixel_statistics": held_out_scores(pixels.loc[common].to_numpy(float), target, groups, n_splits),
         "phenotypes": phenotypes_by_view_type(per_view, columns, targets, patient, n_splits),
+        "leading_directions": leading_directions(embedded.loc[common].to_numpy(float),
+                                                 targets.reindex(common)),
     }

@@ -35,6 +35,8 @@ log.info("echo encoder: %s", result["echo_encoder"])
 log.info("LVEF from study embeddings: %s; from pixel statistics: %s", result["study_embedding"], result["pixel_statistics"])
 for name, entry in result["phenotypes"].items():
     log.info("%s held out -- study: %s; by view type: %s", name, entry.get("study"), entry["by_view_type"])
+for pc in result["leading_directions"]:
+    log.info("study embeddings, principal component %d: %s", pc["pc"], pc)
 with open(snakemake.output.report, "w") as handle:
     json.dump(result, handle, indent=2)
 provenance_from_snakemake(snakemake, started_at=started, summary=result)

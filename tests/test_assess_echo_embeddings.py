@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from echo2ecg.assess_echo_embeddings import (assess_echo_embeddings, clip_pixel_statistics, held_out_scores,
-                                             out_of_fold_predictions, phenotype_scores)
+                                             leading_directions, out_of_fold_predictions, phenotype_scores)
 
 
 def test_clip_pixel_statistics_measure_the_dark_cavity():
@@ -105,3 +105,38 @@ def test_phenotypes_by_view_type_show_what_each_view_type_carries():
     assert result["lvef"]["study"]["r2"] > 0.8
     for name in result:  # the study (all its views) carries every phenotype
         assert result[name]["study"]["r2"] > 0.8 and result[name]["study"]["n_studies"] == n
+
+
+def test_leading_directions_say_which_phenotype_each_large_direction_carries():
+    """PC1 built from LVEDV (large spread), PC2 from wall thickness (smaller), the rest small noise: the
+    shares and correlations say so, with each component's sign free; a phenotype the targets lack is NaN."""
+    rng = np.random.default_rng(3)
+    n = 200
+    targets = pd.DataFrame({"lvef": rng.uniform(20, 70, n), "lvedv": rng.uniform(80, 220, n), "wall_mm": rng.uniform(7, 16, n)})
+    lvedv_z = (targets["lvedv"] - targets["lvedv"].mean()) / targets["lvedv"].std()
+    wall_z = (targets["wall_mm"] - targets["wall_mm"].mean()) / targets["wall_mm"].std()
+    basis = np.linalg.qr(rng.normal(size=(16, 16)))[0]
+    embeddings = (10 * lvedv_z.to_numpy()[:, None] * basis[0] + 4 * wall_z.to_numpy()[:, None] * basis[1]
+                  + 0.3 * rng.normal(size=(n, 16)))
+    pcs = leading_directions(embeddings, targets)
+    assert [pc["pc"] for pc in pcs] == [1, 2, 3]
+    assert pcs[0]["variance_share"] > 0.8 and pcs[1]["variance_share"] > 0.1 and pcs[2]["variance_share"] < 0.01
+    assert abs(pcs[0]["corr_lvedv"]) > 0.99 and abs(pcs[0]["corr_wall_mm"]) < 0.2 and abs(pcs[0]["corr_lvef"]) < 0.2
+    assert abs(pcs[1]["corr_wall_mm"]) > 0.99 and abs(pcs[1]["corr_lvedv"]) < 0.2
+    assert abs(pcs[2]["corr_lvedv"]) < 0.2 and abs(pcs[2]["corr_wall_mm"]) < 0.2
+    assert np.isnan(leading_directions(embeddings, targets[["lvef", "lvedv"]])[0]["corr_wall_mm"])
+
+
+def test_the_assessment_reports_the_study_embeddings_leading_directions():
+    rng = np.random.default_rng(4)
+    n_studies = 60
+    study_ids = [f"s{i}" for i in range(n_studies)]
+    lvef = rng.uniform(20, 70, n_studies)
+    views = pd.DataFrame({"view_id": [f"v{i}" for i in range(n_studies)], "study_id": study_ids})
+    matrix = np.c_[lvef[:, None] * 5, rng.normal(size=(n_studies, 5))].astype(np.float32)  # PC1 = LVEF
+    stats = views.assign(dark_area_max=0.0, dark_area_min=0.0, dark_area_change=0.0, brightness_mean=rng.normal(size=n_studies))
+    studies = pd.DataFrame({"study_id": study_ids, "patient_id": study_ids})
+    phenotypes = pd.DataFrame({"entity": "study", "entity_id": study_ids, "lvef": lvef})
+    pcs = assess_echo_embeddings(views, matrix, stats, studies, phenotypes, n_splits=5)["leading_directions"]
+    assert len(pcs) == 3 and pcs[0]["variance_share"] > 0.9 and abs(pcs[0]["corr_lvef"]) > 0.99
+    assert np.isnan(pcs[0]["corr_lvedv"]) and np.isnan(pcs[0]["corr_wall_mm"])  # no such phenotype here
