@@ -116,11 +116,24 @@ def study_rows(workdir: Path, config: dict, seeds: tuple[int, int]) -> list[dict
     return rows
 
 
+ECHO_BARS = (("lvef", "study", 0.6), ("wall_mm", "parasternal", 0.5), ("shd", "study", 0.8))  # issue 15's bars
+
+
 def standin_figures(workdir: Path) -> dict:
+    """The stand-ins' own held-out figures, and the workflow's assessment of the echo stand-in's study embeddings
+    on the pre-training cohort (rule assess_echo_embeddings: patient-grouped out-of-fold ridge; SHD by AUROC)."""
     models = workdir / "results/models"
     echo = json.loads((models / "echo_encoder_standin.metrics.json").read_text())
     ecg = json.loads((models / "ecg_encoder_standin.metrics.json").read_text())
+    assessed = json.loads((workdir / "results/echo/echo_embedding_phenotype.json").read_text())
+    phenotypes = assessed["phenotypes"]
+    bars = {}
+    for name, pool, bar in ECHO_BARS:
+        entry = phenotypes[name]["study"] if pool == "study" else phenotypes[name]["by_view_group"][pool]
+        bars[f"{name}_{pool}"] = [float(entry["auroc"] if name == "shd" else entry["r2"]), bar]
     return {"echo_ef_r2_after": echo.get("ef_r2_after"), "echo_wall_mm_r2_after": echo.get("wall_mm_r2_after"),
+            "echo_assessed": bars, "echo_pixel_lvef_r2": float(assessed["pixel_statistics"]["r2"]),
+            "echo_leading_directions": assessed.get("leading_directions"),
             "ecg_objective": ecg["held_out_objective"], "ecg_lvef_ridge_r2": ecg["held_out_lvef_ridge_r2"]}
 
 
@@ -167,6 +180,18 @@ def markdown(rows: list[dict], standins: dict, walls: dict, header: str) -> str:
                      f"{objective['objective']} {objective['initial']:.3f} -> {objective['fitted']:.3f} | "
                      f"{r2['initial']:.3f} -> {r2['fitted']:.3f} | "
                      f"{'reused (not run here)' if walls[name] is None else f'{walls[name] / 60:.1f} min'} |")
+    lines += ["", "The echo stand-in's study embeddings on the pre-training cohort (rule assess_echo_embeddings: held-out "
+              "ridge R2, patient-grouped folds; SHD by AUROC; issue 15's bars in brackets), and their first three principal "
+              "components (share of variance; correlation with LVEF / LVEDV / wall thickness, sign fixed by the largest "
+              "loading):", "",
+              "| stand-in seeds | LVEF study R2 [0.6] | wall parasternal R2 [0.5] | SHD study AUROC [0.8] | LVEF R2 from pixel "
+              "statistics | PC1 | PC2 | PC3 |", "|---" * 8 + "|"]
+    for name, figures in standins.items():
+        cells = [f"{value:.3f} ({'met' if value >= bar else 'not met'})" for value, bar in figures["echo_assessed"].values()]
+        pcs = figures.get("echo_leading_directions") or []
+        pc_cells = [f"{pc['variance_share']:.2f} ({pc['corr_lvef']:+.2f} / {pc['corr_lvedv']:+.2f} / {pc['corr_wall_mm']:+.2f})"
+                    for pc in pcs] + ["-"] * (3 - len(pcs))
+        lines.append(f"| {name} | {' | '.join(cells)} | {figures['echo_pixel_lvef_r2']:.3f} | {' | '.join(pc_cells)} |")
     return "\n".join(lines) + "\n"
 
 
