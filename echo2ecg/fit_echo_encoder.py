@@ -37,7 +37,7 @@ import torch
 from sklearn.metrics import r2_score
 from torch import nn
 
-from echo2ecg.assess_echo_embeddings import out_of_fold_predictions
+from echo2ecg.held_out_readout import out_of_fold_predictions
 from echo2ecg.echo_encoder import build_echo_encoder, normalise_clips
 from echo2ecg.prepare_echo_clips import EchoClipPreparation, needed_frame_indices, prepare_view_clip
 from echo2ecg.qc import RecordFault

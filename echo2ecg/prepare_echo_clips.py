@@ -257,7 +257,7 @@ def prepare_clip_shard(views: pd.DataFrame, reader, npy_path, index_path, params
     index also carries study_id; ``stats_path`` receives four pixel statistics per clip (a
     baseline for what the embeddings carry, see echo2ecg.assess_echo_embeddings).
     """
-    from echo2ecg.assess_echo_embeddings import PIXEL_STATISTICS, clip_pixel_statistics
+    from echo2ecg.clip_pixel_statistics import PIXEL_STATISTICS, clip_pixel_statistics
     from echo2ecg.qc import ExclusionLedger
 
     log = log or logging.getLogger(__name__)

@@ -2,8 +2,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from echo2ecg.assess_echo_embeddings import (assess_echo_embeddings, clip_pixel_statistics, held_out_scores,
-                                             leading_directions, out_of_fold_predictions, phenotype_scores)
+from echo2ecg.assess_echo_embeddings import assess_echo_embeddings, held_out_scores, leading_directions, phenotype_scores
+from echo2ecg.clip_pixel_statistics import clip_pixel_statistics
+from echo2ecg.held_out_readout import out_of_fold_predictions
 
 
 def test_clip_pixel_statistics_measure_the_dark_cavity():

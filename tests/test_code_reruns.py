@@ -140,6 +140,10 @@ def test_rule_to_module_map(workflow_rules):
     assert rules_running("echo2ecg/ecg_standin_corpus.py", workflow_rules) == {
         "synthesize_ecg_standin_corpus", "fit_ecg_encoder"}
     assert not {name for name in preprocessing if "echo" in name and name != "embed_own_ecgs"}
+    # the assessment of the echo embeddings is its own module: a change to it reruns that rule only, not the
+    # echo stand-in's fit (held_out_readout) or the clip preparation (clip_pixel_statistics) beside it
+    assert rules_running("echo2ecg/assess_echo_embeddings.py", workflow_rules) == {"assess_echo_embeddings"}
+    assert rules_running("echo2ecg/held_out_readout.py", workflow_rules) == {"fit_echo_encoder", "assess_echo_embeddings"}
 
 
 # ---- one tiny run, dry runs after code changes ------------------------------------------------
