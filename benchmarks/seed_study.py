@@ -250,8 +250,10 @@ def main() -> None:
             print(f"stand-in seeds {name}: {walls[name] / 60:.1f} min", flush=True)
     total = time.perf_counter() - started
     command = " ".join(["python benchmarks/seed_study.py", *sys.argv[1:]])
+    timed = (f"{total / 60:.0f} min wall for the {len(args.standin_seeds) - len(reuse)} seed run(s) made here"
+             + (f"; {len(reuse)} finished run(s) read, not run or timed here" if reuse else ""))
     header = (f"# Seed study: {len(args.standin_seeds)} stand-in seeds x {len(args.replicates)} pre-training replicates\n\n"
-              f"`{command}` ({args.cores} cores; {total / 60:.0f} min wall in all; the first seed's run builds the data "
+              f"`{command}` ({args.cores} cores; {timed}; the first seed's run builds the data "
               "half, later seeds reuse it). Internal = the pre-training cohort's test patients; differences are "
               "paired bootstrap AUROC differences [95 % CI]; (+) CI above 0, (-) below.")
     text = markdown(rows, standins, walls, header)
