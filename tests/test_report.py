@@ -132,8 +132,7 @@ def test_each_figure_names_the_replicate_it_shows(tmp_path, monkeypatch):
     titles = {}
 
     def keep_titles(fig, path):
-        texts = [fig._suptitle.get_text()] if fig._suptitle is not None else []
-        titles[path.name] = " ".join(texts + [ax.get_title() for ax in fig.axes])
+        titles[path.name] = " ".join([fig.get_suptitle()] + [ax.get_title() for ax in fig.axes])
         figures.plt.close(fig)
 
     monkeypatch.setattr(figures, "_save", keep_titles)
