@@ -116,9 +116,6 @@ def study_rows(workdir: Path, config: dict, seeds: tuple[int, int]) -> list[dict
     return rows
 
 
-ECHO_BARS = (("lvef", "study", 0.6), ("wall_mm", "parasternal", 0.5), ("shd", "study", 0.8))  # issue 15's bars
-
-
 def standin_figures(workdir: Path) -> dict:
     """The stand-ins' own held-out figures, and the workflow's assessment of the echo stand-in's study embeddings
     on the pre-training cohort (rule assess_echo_embeddings: patient-grouped out-of-fold ridge; SHD by AUROC)."""
@@ -126,11 +123,9 @@ def standin_figures(workdir: Path) -> dict:
     echo = json.loads((models / "echo_encoder_standin.metrics.json").read_text())
     ecg = json.loads((models / "ecg_encoder_standin.metrics.json").read_text())
     assessed = json.loads((workdir / "results/echo/echo_embedding_phenotype.json").read_text())
-    phenotypes = assessed["phenotypes"]
-    bars = {}
-    for name, pool, bar in ECHO_BARS:
-        entry = phenotypes[name]["study"] if pool == "study" else phenotypes[name]["by_view_group"][pool]
-        bars[f"{name}_{pool}"] = [float(entry["auroc"] if name == "shd" else entry["r2"]), bar]
+    from bench_echo_standin_views import BARS, bar_value  # issue 15's bars for the echo stand-in, as that bench reads them
+
+    bars = {f"{name}_{pool}": [bar_value(assessed["phenotypes"], name, pool, key), bar] for name, pool, key, bar in BARS}
     return {"echo_ef_r2_after": echo.get("ef_r2_after"), "echo_wall_mm_r2_after": echo.get("wall_mm_r2_after"),
             "echo_assessed": bars, "echo_pixel_lvef_r2": float(assessed["pixel_statistics"]["r2"]),
             "echo_leading_directions": assessed.get("leading_directions"),
@@ -146,6 +141,8 @@ def _diff(cell) -> str:
 
 
 def markdown(rows: list[dict], standins: dict, walls: dict, header: str) -> str:
+    from bench_echo_standin_views import BARS
+
     lines = [header, "", "| stand-in seeds (echo:ECG) | replicate | echo2ecg - random_init | echo2ecg - otis_init | "
              "otis_init - random_init | echo2ecg LVEF P@1 vs random [CI of difference] | ablation order (internal LVEF) | "
              "best val loss / log(batch) | PC1 share of features |", "|---" * 9 + "|"]
@@ -184,8 +181,9 @@ def markdown(rows: list[dict], standins: dict, walls: dict, header: str) -> str:
               "ridge R2, patient-grouped folds; SHD by AUROC; issue 15's bars in brackets), and their first three principal "
               "components (share of variance; correlation with LVEF / LVEDV / wall thickness, sign fixed by the largest "
               "loading):", "",
-              "| stand-in seeds | LVEF study R2 [0.6] | wall parasternal R2 [0.5] | SHD study AUROC [0.8] | LVEF R2 from pixel "
-              "statistics | PC1 | PC2 | PC3 |", "|---" * 8 + "|"]
+              "| stand-in seeds | " + " | ".join(f"{name} {pool} {key.upper() if key == 'auroc' else 'R2'} [{bar}]"
+                                                  for name, pool, key, bar in BARS)
+              + " | LVEF R2 from pixel statistics | PC1 | PC2 | PC3 |", "|---" * 8 + "|"]
     for name, figures in standins.items():
         cells = [f"{value:.3f} ({'met' if value >= bar else 'not met'})" for value, bar in figures["echo_assessed"].values()]
         pcs = figures.get("echo_leading_directions") or []
