@@ -1,4 +1,4 @@
-"""Rule extract_ecg_features: the representation of every ECG of one cohort by one variant."""
+"""Rule extract_ecg_features: the representation of every ECG of every cohort by one variant (one replicate)."""
 import datetime as dt
 
 import pandas as pd
@@ -11,15 +11,16 @@ from echo2ecg.logs import stage_logger
 from echo2ecg.provenance import provenance_from_snakemake
 
 started = dt.datetime.now(dt.timezone.utc)
-log = stage_logger("extract_ecg_features", snakemake.log[0])
+w = snakemake.wildcards
+log = stage_logger(f"extract_ecg_features.{w.variant}.{w.replicate}", snakemake.log[0])
 torch.set_num_threads(snakemake.params.torch_threads)  # config torch_threads, not the cores granted
-model, n_samples, cfg, device, meta = variant_context(snakemake.params.pretrain, snakemake.wildcards.variant,
-                                                      snakemake.params.variant, snakemake.input.checkpoint)
-features = cohort_features(model, snakemake.wildcards.cohort, pd.read_parquet(snakemake.input.ecg_index),
-                           pd.read_parquet(snakemake.input.ecgs_table), pd.read_parquet(snakemake.input.splits),
-                           n_samples, cfg.batch_size, device, log)
-features.to_parquet(snakemake.output.features, index=False)
-summary = {"ecgs": len(features), "width": int(features.shape[1] - 2),
-           "splits": {k: int(v) for k, v in features["split"].value_counts().sort_index().items()},
-           "checkpoint": describe(meta)}
-provenance_from_snakemake(snakemake, started_at=started, summary=summary)
+model, n_samples, cfg, device, meta = variant_context(snakemake.params.pretrain, w.variant, snakemake.params.variant,
+                                                      snakemake.input.checkpoint)
+ecg_index, ecgs_table, splits = (pd.read_parquet(snakemake.input[name]) for name in ("ecg_index", "ecgs_table", "splits"))
+for cohort, path in zip(snakemake.params.cohorts, snakemake.output.features, strict=True):
+    features = cohort_features(model, cohort, ecg_index, ecgs_table, splits, n_samples, cfg.batch_size, device, log)
+    features.to_parquet(path, index=False)
+    summary = {"cohort": cohort, "ecgs": len(features), "width": int(features.shape[1] - 2),
+               "splits": {k: int(v) for k, v in features["split"].value_counts().sort_index().items()},
+               "checkpoint": describe(meta)}
+    provenance_from_snakemake(snakemake, started_at=started, summary=summary, outputs=[path])

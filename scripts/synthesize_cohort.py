@@ -12,7 +12,7 @@ from echo2ecg.synthesize_cohort import synthesize_cohort
 started = dt.datetime.now(dt.timezone.utc)
 log = stage_logger("synthesize_cohort", snakemake.log[0])
 out_root = Path(snakemake.output[0])
-summary = synthesize_cohort(out_root, dict(snakemake.params.synthetic), log)
+summary = synthesize_cohort(out_root, dict(snakemake.params.synthetic), log, n_workers=snakemake.threads)
 summary_path = out_root / "truth" / "summary.json"
 summary_path.write_text(json.dumps(summary, indent=2, default=str))
 write_provenance([summary_path], rule=snakemake.rule, params=dict(snakemake.params.items()),

@@ -1,6 +1,6 @@
 # Stage: synthesize_ecg_standin_corpus and fit_ecg_encoder (only without OTiS weights; shared by every
 # replicate: the stand-in's own ECG corpus, cached, and its fit on it), pretrain (one job per
-# {variant} and seed {replicate}), extract_ecg_features (per variant, replicate and cohort),
+# {variant} and seed {replicate}), extract_ecg_features (per variant and replicate, every cohort's file),
 # extract_aligned_embeddings (pre-training cohorts),
 # embed_own_ecgs (target own_ecg_features).
 # Code: echo2ecg/ecg_standin_corpus.py, echo2ecg/fit_ecg_encoder.py, echo2ecg/pretrain.py, echo2ecg/extract_ecg_features.py,
@@ -94,18 +94,21 @@ rule pretrain:
 
 
 rule extract_ecg_features:
+    # one job per variant and replicate writes every cohort's feature file: the model is loaded once and
+    # the demo starts a third of the processes (each imports torch); a cohort's file depends on the
+    # checkpoint and that cohort's ECGs only, so its bytes are those a job per cohort would write
     input:
         checkpoint=lambda wc: variant_checkpoint(wc.variant, wc.replicate),
         ecg_index=f"{RESULTS}/ecg/index.parquet",
         ecgs_table=f"{RESULTS}/tables/ecgs.parquet",
         splits=f"{RESULTS}/tables/splits.parquet",
-        ecgs=expand(f"{RESULTS}/ecg/{{{{cohort}}}}/{{shard}}.npy", shard=SHARDS),
+        ecgs=expand(f"{RESULTS}/ecg/{{cohort}}/{{shard}}.npy", cohort=COHORTS, shard=SHARDS),
     output:
-        features=f"{RESULTS}/features/{{variant}}/{{replicate}}/{{cohort}}.parquet",
+        features=expand(f"{RESULTS}/features/{{{{variant}}}}/{{{{replicate}}}}/{{cohort}}.parquet", cohort=COHORTS),
     log:
-        f"{RESULTS}/logs/extract_ecg_features/{{variant}}/{{replicate}}/{{cohort}}.log",
+        f"{RESULTS}/logs/extract_ecg_features/{{variant}}/{{replicate}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/extract_ecg_features/{{variant}}/{{replicate}}/{{cohort}}.tsv"
+        f"{RESULTS}/benchmarks/extract_ecg_features/{{variant}}/{{replicate}}.tsv"
     conda:
         f"{ENVS}/pretrain.yaml"
     threads: config["torch_threads"]
@@ -117,6 +120,7 @@ rule extract_ecg_features:
         torch_threads=config["torch_threads"],
         pretrain=lambda wc: extraction_section(wc.replicate),
         variant=lambda wc: variant_spec(wc.variant),
+        cohorts=COHORTS,  # in the order of output.features
     script:
         "../../scripts/extract_ecg_features.py"
 
