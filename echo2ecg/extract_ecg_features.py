@@ -1,4 +1,7 @@
-"""Feature files of a trained variant (rules extract_ecg_features, extract_aligned_embeddings, embed_own_ecgs).
+"""Feature files of a trained variant (rules extract_ecg_features, embed_own_ecgs).
+
+Rule extract_ecg_features writes both kinds of file for a variant in one job, and a pre-training
+cohort's ECGs go through the encoder once for both (``encode_cohort_ecgs(..., aligned=True)``).
 
 - ``results/features/{variant}/{replicate}/{cohort}.parquet``: one row per preprocessed ECG of the cohort
   whose patient has a split: ``ecg_id`` (str), ``split`` (train/val/test), ``f0 .. f{D-1}``
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -57,17 +61,31 @@ def encode_ecgs(model: Echo2ECG, ecgs: np.ndarray, n_samples: int, batch_size: i
                 aligned: bool = False) -> np.ndarray:
     """``(N, 12, T)`` ECGs (a memory map is fine) -> ``(N, D)`` representations, or the aligned
     ``(N, 512)`` embeddings when ``aligned``; first ``n_samples`` samples, batched."""
+    representations, embeddings = encode_ecgs_twice(model, ecgs, n_samples, batch_size, device, aligned)
+    return embeddings if aligned else representations
+
+
+@torch.no_grad()
+def encode_ecgs_twice(model: Echo2ECG, ecgs: np.ndarray, n_samples: int, batch_size: int, device: torch.device,
+                      aligned: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """One pass of the encoder over ``(N, 12, T)`` ECGs: their ``(N, D)`` representations and, when
+    ``aligned``, their ``(N, 512)`` aligned embeddings (the ECG head on the same batch's
+    representations: ``embed_ecg`` is ``ecg_head(encode_ecg)``), else None."""
     model.eval().to(device)
-    out = []
+    representations, embeddings = [], []
     for start in range(0, len(ecgs), batch_size):
         x = torch.from_numpy(np.ascontiguousarray(ecgs[start:start + batch_size, :, :n_samples], dtype=np.float32))
-        x = first_window(x.to(device), n_samples)
-        z = model.embed_ecg(x) if aligned else model.encode_ecg(x)
-        out.append(z.float().cpu().numpy())
-    if not out:
-        dim = next(model.ecg_head.parameters()).shape[0] if aligned else model.ecg_encoder.cfg.embed_dim
-        return np.zeros((0, dim), dtype=np.float32)
-    return np.concatenate(out).astype(np.float32, copy=False)
+        z = model.encode_ecg(first_window(x.to(device), n_samples))
+        representations.append(z.float().cpu().numpy())
+        if aligned:
+            embeddings.append(model.ecg_head(z).float().cpu().numpy())
+
+    def stacked(parts: list[np.ndarray], dim: int) -> np.ndarray:
+        return np.concatenate(parts).astype(np.float32, copy=False) if parts else np.zeros((0, dim), dtype=np.float32)
+
+    head_dim = next(model.ecg_head.parameters()).shape[0]
+    return (stacked(representations, model.ecg_encoder.cfg.embed_dim),
+            stacked(embeddings, head_dim) if aligned else None)
 
 
 @torch.no_grad()
@@ -113,41 +131,74 @@ def _feature_frame(ids, splits, values: np.ndarray, prefix: str, id_column: str,
 
 
 def _encode_rows(model, rows: pd.DataFrame, n_samples: int, batch_size: int, device, aligned: bool,
-                 root: str | os.PathLike) -> np.ndarray:
+                 root: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | None]:
+    """Representations (and aligned embeddings when ``aligned``) of ``rows``, shard by shard."""
     parts = []
     for path, group in rows.groupby("npy_path", sort=False):
         array = np.load(os.path.join(root, path), mmap_mode="r")
-        parts.append(encode_ecgs(model, array[group["row"].to_numpy()] if len(group) < len(array)
-                                 else array, n_samples, batch_size, device, aligned))
-    return np.concatenate(parts) if parts else encode_ecgs(model, np.zeros((0, 12, n_samples), np.float32),
-                                                           n_samples, batch_size, device, aligned)
+        parts.append(encode_ecgs_twice(model, array[group["row"].to_numpy()] if len(group) < len(array)
+                                       else array, n_samples, batch_size, device, aligned))
+    if not parts:
+        return encode_ecgs_twice(model, np.zeros((0, 12, n_samples), np.float32), n_samples, batch_size, device,
+                                 aligned)
+    return (np.concatenate([r for r, _ in parts]),
+            np.concatenate([a for _, a in parts]) if aligned else None)
 
 
-def cohort_features(model: Echo2ECG, cohort: str, ecg_index: pd.DataFrame, ecgs: pd.DataFrame, splits: pd.DataFrame,
-                    n_samples: int, batch_size: int, device: torch.device, log: logging.Logger,
-                    root: str | os.PathLike = ".") -> pd.DataFrame:
-    """The representation of every preprocessed ECG of ``cohort`` that has a split."""
+@dataclass
+class CohortEncodings:
+    """The ECGs of a cohort that have a split, encoded once: their ids, splits, representations and
+    (pre-training cohorts) aligned embeddings."""
+
+    ecg_ids: pd.Series
+    splits: np.ndarray
+    representations: np.ndarray
+    aligned: np.ndarray | None
+
+    def feature_frame(self) -> pd.DataFrame:
+        return _feature_frame(self.ecg_ids, self.splits, self.representations, FEATURE_PREFIX, "ecg_id")
+
+    def aligned_frame(self) -> pd.DataFrame:
+        if self.aligned is None:
+            raise ValueError("these ECGs were encoded without their aligned embeddings")
+        return _feature_frame(self.ecg_ids, self.splits, self.aligned, ALIGNED_PREFIX, "id", "ecg")
+
+
+def encode_cohort_ecgs(model: Echo2ECG, cohort: str, ecg_index: pd.DataFrame, ecgs: pd.DataFrame,
+                       splits: pd.DataFrame, n_samples: int, batch_size: int, device: torch.device,
+                       log: logging.Logger, aligned: bool = False, root: str | os.PathLike = ".") -> CohortEncodings:
+    """Every preprocessed ECG of ``cohort`` whose patient has a split, through the encoder once."""
     rows = _cohort_ecgs(ecg_index, cohort)
     split_of = ecg_splits(ecgs, splits, cohort)
     without = ~rows["ecg_id"].isin(split_of.index)
     if without.any():
         log.info("%s: %d ECGs of patients without a split are left out", cohort, int(without.sum()))
     rows = rows[~without]
-    values = _encode_rows(model, rows, n_samples, batch_size, device, False, root)
-    log.info("%s: %d ECGs -> %d-d representations", cohort, len(rows), values.shape[1])
-    return _feature_frame(rows["ecg_id"], split_of.loc[rows["ecg_id"]].to_numpy(), values, FEATURE_PREFIX, "ecg_id")
+    representations, embeddings = _encode_rows(model, rows, n_samples, batch_size, device, aligned, root)
+    log.info("%s: %d ECGs -> %d-d representations%s", cohort, len(rows), representations.shape[1],
+             f" and {embeddings.shape[1]}-d aligned embeddings" if aligned else "")
+    return CohortEncodings(rows["ecg_id"], split_of.loc[rows["ecg_id"]].to_numpy(), representations, embeddings)
+
+
+def cohort_features(model: Echo2ECG, cohort: str, ecg_index: pd.DataFrame, ecgs: pd.DataFrame, splits: pd.DataFrame,
+                    n_samples: int, batch_size: int, device: torch.device, log: logging.Logger,
+                    root: str | os.PathLike = ".") -> pd.DataFrame:
+    """The representation of every preprocessed ECG of ``cohort`` that has a split."""
+    return encode_cohort_ecgs(model, cohort, ecg_index, ecgs, splits, n_samples, batch_size, device, log,
+                              root=root).feature_frame()
 
 
 def aligned_embeddings(model: Echo2ECG, cohort: str, ecg_index: pd.DataFrame, ecgs: pd.DataFrame,
                        studies: pd.DataFrame, view_index: pd.DataFrame, splits: pd.DataFrame, n_samples: int,
                        max_views: int, single_view: bool, batch_size: int, device: torch.device,
-                       log: logging.Logger, root: str | os.PathLike = ".") -> pd.DataFrame:
-    """Aligned 512-d embeddings of the cohort's ECGs and echo studies (kind ecg / study)."""
-    rows = _cohort_ecgs(ecg_index, cohort)
-    split_of = ecg_splits(ecgs, splits, cohort)
-    rows = rows[rows["ecg_id"].isin(split_of.index)]
-    ecg_z = _encode_rows(model, rows, n_samples, batch_size, device, True, root)
-    ecg_part = _feature_frame(rows["ecg_id"], split_of.loc[rows["ecg_id"]].to_numpy(), ecg_z, ALIGNED_PREFIX, "id", "ecg")
+                       log: logging.Logger, root: str | os.PathLike = ".",
+                       encoded: CohortEncodings | None = None) -> pd.DataFrame:
+    """Aligned 512-d embeddings of the cohort's ECGs and echo studies (kind ecg / study); the ECGs'
+    from ``encoded`` when given (``encode_cohort_ecgs(..., aligned=True)``), else encoded here."""
+    if encoded is None:
+        encoded = encode_cohort_ecgs(model, cohort, ecg_index, ecgs, splits, n_samples, batch_size, device, log,
+                                     aligned=True, root=root)
+    ecg_part = encoded.aligned_frame()
     study_table = studies[studies["cohort"].astype(str) == cohort][["study_id", "patient_id"]].astype(str)
     split_table = splits[splits["cohort"].astype(str) == cohort][["patient_id", "split"]].astype(str)
     study_table = study_table.merge(split_table, on="patient_id", how="inner")

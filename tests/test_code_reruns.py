@@ -132,7 +132,7 @@ def test_rule_to_module_map(workflow_rules):
     assert rules_running("echo2ecg/evaluate/knn.py", workflow_rules) == {
         "knn", "knn_summary", "report_shd_figure", "report_training_curves", "report_feature_map"}
     encoder = rules_running("echo2ecg/model/ecg_encoder.py", workflow_rules)
-    assert {"fit_ecg_encoder", "pretrain", "extract_ecg_features", "extract_aligned_embeddings"} <= encoder
+    assert {"fit_ecg_encoder", "pretrain", "extract_ecg_features"} <= encoder
     assert not {name for name in encoder if name.startswith(("ingest", "preprocess", "embed_echo", "fit_echo"))}
     preprocessing = rules_running("echo2ecg/preprocess_ecg.py", workflow_rules)
     assert {"preprocess_ecg", "preprocess_ecgs", "synthesize_ecg_standin_corpus"} <= preprocessing
@@ -252,7 +252,7 @@ def test_encoder_change_plans_encoder_fits_pretraining_features_and_after(tiny_r
     with changed_line(tiny_run_copy, "echo2ecg/model/ecg_encoder.py"):
         jobs = planned(tiny_run_copy)
         stale = audit_stale(tiny_run_copy)
-    assert {"fit_ecg_encoder", "pretrain", "extract_ecg_features", "extract_aligned_embeddings"} <= set(jobs)
+    assert {"fit_ecg_encoder", "pretrain", "extract_ecg_features"} <= set(jobs)
     assert not set(jobs) & UPSTREAM_OF_FEATURES
     planned_outputs = with_records(tiny_run_copy, set().union(*jobs.values()))
     assert "results/models/echo2ecg/seed42/best.pt" in planned_outputs

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import torch
 
-from echo2ecg.extract_ecg_features import aligned_embeddings, cohort_features, variant_context
+from echo2ecg.extract_ecg_features import aligned_embeddings, cohort_features, encode_cohort_ecgs, variant_context
 from echo2ecg.logs import stage_logger
 from echo2ecg.pretrain import (
     CURVE_COLUMNS,
@@ -329,6 +329,23 @@ def test_feature_files_have_the_documented_columns_and_rows(cohort):
     norms = np.linalg.norm(aligned.iloc[:, 3:].to_numpy(), axis=1)
     assert not np.allclose(norms, 1.0)  # not normalised
     json.dumps(meta, default=str)
+
+    # rule extract_ecg_features encodes a pre-training cohort's ECGs once for both files: the same bytes as
+    # the feature file above and as the aligned ECG embeddings of embed_ecg on the same batches
+    encoded = encode_cohort_ecgs(model, "mimic", ecg_index, ecgs, splits, n_samples, 5, device, LOG, aligned=True,
+                                 root=root)
+    pd.testing.assert_frame_equal(encoded.feature_frame(), features)
+    rows = ecg_index.set_index("ecg_id").loc[encoded.ecg_ids]
+    reference = []
+    with torch.no_grad():
+        for path, group in rows.reset_index().groupby("npy_path", sort=False):
+            array = torch.from_numpy(np.load(root / path)[group["row"].to_numpy(), :, :n_samples].copy())
+            reference += [model.embed_ecg(batch).numpy() for batch in array.split(5)]
+    assert np.array_equal(encoded.aligned, np.concatenate(reference))
+    reused = aligned_embeddings(model, "mimic", ecg_index, ecgs, pd.read_parquet(root / "tables/echo_studies.parquet"),
+                                pd.read_parquet(root / "echo_view_index.parquet"), splits, n_samples, cfg.max_views,
+                                False, 5, device, LOG, root, encoded=encoded)
+    pd.testing.assert_frame_equal(reused, aligned)
 
 
 def test_cutting_view_padding_changes_no_study_embedding(cohort):

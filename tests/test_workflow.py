@@ -560,7 +560,7 @@ def test_adding_a_variant_is_a_config_change(tiny_run, tmp_path):
     extra = override(tmp_path / "variant.yaml",
                      "pretrain:\n  variants:\n    meanpool_random: {aggregation: mean, init: random, align: true}\n")
     jobs = planned_jobs(snakemake(tiny_run, "-n", extra_config=extra))
-    assert {rule for rule, _ in jobs} == {"pretrain", "extract_ecg_features", "extract_aligned_embeddings", "all"}
+    assert {rule for rule, _ in jobs} == {"pretrain", "extract_ecg_features", "all"}
     assert {w.get("variant") for rule, w in jobs if rule != "all"} == {"meanpool_random"}
     # one feature job for the new variant writes every cohort's file; the other variants' are not planned
     features = [w for rule, w in jobs if rule == "extract_ecg_features"]
@@ -585,7 +585,7 @@ def test_adding_a_replicate_runs_only_that_replicates_jobs(tiny_run, tmp_path):
     jobs = planned_jobs(snakemake(tiny_run, "-n", *added))
     # the tiny preset stops at the feature files (evaluation disabled): no summary or report job to rerun;
     # nothing of the data half, the echo encoder or the ECG stand-in (shared by every replicate)
-    assert {rule for rule, _ in jobs} == {"pretrain", "extract_ecg_features", "extract_aligned_embeddings", "all"}
+    assert {rule for rule, _ in jobs} == {"pretrain", "extract_ecg_features", "all"}
     assert {w.get("replicate") for rule, w in jobs if rule != "all"} == {f"seed{first + 1}"}
     assert sum(rule == "pretrain" for rule, _ in jobs) == len(tiny_config()["pretrain"]["variants"])
     # run two of the new replicate's jobs in a copy: the first replicate's results stay as they were

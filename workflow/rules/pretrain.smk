@@ -1,7 +1,7 @@
 # Stage: synthesize_ecg_standin_corpus and fit_ecg_encoder (only without OTiS weights; shared by every
 # replicate: the stand-in's own ECG corpus, cached, and its fit on it), pretrain (one job per
-# {variant} and seed {replicate}), extract_ecg_features (per variant and replicate, every cohort's file),
-# extract_aligned_embeddings (pre-training cohorts),
+# {variant} and seed {replicate}), extract_ecg_features (per variant and replicate: every cohort's feature
+# file and the pre-training cohorts' aligned embeddings),
 # embed_own_ecgs (target own_ecg_features).
 # Code: echo2ecg/ecg_standin_corpus.py, echo2ecg/fit_ecg_encoder.py, echo2ecg/pretrain.py, echo2ecg/extract_ecg_features.py,
 # echo2ecg/embed_own_ecgs.py; the model parts in echo2ecg/model/.
@@ -94,17 +94,26 @@ rule pretrain:
 
 
 rule extract_ecg_features:
-    # one job per variant and replicate writes every cohort's feature file: the model is loaded once and
-    # the demo starts a third of the processes (each imports torch); a cohort's file depends on the
-    # checkpoint and that cohort's ECGs only, so its bytes are those a job per cohort would write
+    # One job per variant and replicate writes every cohort's feature file and the pre-training cohorts'
+    # aligned embeddings (retrieval's input): the model is loaded once, a pre-training cohort's ECGs go
+    # through the encoder once for both files, and the demo starts 24 fewer processes (each imports
+    # torch). Every file depends on the checkpoint and its own cohort's data only, so its bytes are those
+    # a job per file would write; what the job shares is the checkpoint, which reruns them all anyway.
     input:
         checkpoint=lambda wc: variant_checkpoint(wc.variant, wc.replicate),
         ecg_index=f"{RESULTS}/ecg/index.parquet",
         ecgs_table=f"{RESULTS}/tables/ecgs.parquet",
+        studies=f"{RESULTS}/tables/echo_studies.parquet",
         splits=f"{RESULTS}/tables/splits.parquet",
+        view_index=f"{RESULTS}/echo/view_embeddings.parquet",
         ecgs=expand(f"{RESULTS}/ecg/{{cohort}}/{{shard}}.npy", cohort=COHORTS, shard=SHARDS),
+        views=expand(f"{RESULTS}/echo/view_embeddings/{{cohort}}/{{shard}}.npy", cohort=PRETRAIN_COHORTS, shard=SHARDS),
     output:
         features=expand(f"{RESULTS}/features/{{{{variant}}}}/{{{{replicate}}}}/{{cohort}}.parquet", cohort=COHORTS),
+        aligned=expand(
+            f"{RESULTS}/features/{{{{variant}}}}/{{{{replicate}}}}/aligned_{{cohort}}.parquet",
+            cohort=PRETRAIN_COHORTS,
+        ),
     log:
         f"{RESULTS}/logs/extract_ecg_features/{{variant}}/{{replicate}}.log",
     benchmark:
@@ -121,39 +130,9 @@ rule extract_ecg_features:
         pretrain=lambda wc: extraction_section(wc.replicate),
         variant=lambda wc: variant_spec(wc.variant),
         cohorts=COHORTS,  # in the order of output.features
+        pretrain_cohorts=PRETRAIN_COHORTS,  # in the order of output.aligned
     script:
         "../../scripts/extract_ecg_features.py"
-
-
-rule extract_aligned_embeddings:
-    input:
-        checkpoint=lambda wc: variant_checkpoint(wc.variant, wc.replicate),
-        ecg_index=f"{RESULTS}/ecg/index.parquet",
-        ecgs_table=f"{RESULTS}/tables/ecgs.parquet",
-        studies=f"{RESULTS}/tables/echo_studies.parquet",
-        splits=f"{RESULTS}/tables/splits.parquet",
-        view_index=f"{RESULTS}/echo/view_embeddings.parquet",
-        ecgs=expand(f"{RESULTS}/ecg/{{{{cohort}}}}/{{shard}}.npy", shard=SHARDS),
-        views=expand(f"{RESULTS}/echo/view_embeddings/{{{{cohort}}}}/{{shard}}.npy", shard=SHARDS),
-    output:
-        aligned=f"{RESULTS}/features/{{variant}}/{{replicate}}/aligned_{{cohort}}.parquet",
-    log:
-        f"{RESULTS}/logs/extract_aligned_embeddings/{{variant}}/{{replicate}}/{{cohort}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/extract_aligned_embeddings/{{variant}}/{{replicate}}/{{cohort}}.tsv"
-    conda:
-        f"{ENVS}/pretrain.yaml"
-    threads: config["torch_threads"]
-    resources:
-        mem_mb=4000,
-        runtime=60,
-        gpu=1 if config["pretrain"]["device"] == "cuda" else 0,
-    params:
-        torch_threads=config["torch_threads"],
-        pretrain=lambda wc: extraction_section(wc.replicate),
-        variant=lambda wc: variant_spec(wc.variant),
-    script:
-        "../../scripts/extract_aligned_embeddings.py"
 
 
 rule embed_own_ecgs:
