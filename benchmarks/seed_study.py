@@ -29,6 +29,10 @@ A finished run at some stand-in seeds (same config and replicates) can be read i
 copy of it; its wall time is not counted (the table says "reused").
 
 Writes ``--out`` (markdown) and the same numbers as ``<out>.json``.
+
+Its jobs run the scripts and the ``echo2ecg`` package of the checkout this file is in, at the moment each
+job starts: editing that checkout during a study (an hour or more) mixes code into it. Run a study from a
+checkout nobody edits, e.g. ``git worktree add --detach ../study HEAD`` and that worktree's copy of this file.
 """
 from __future__ import annotations
 
